@@ -1,0 +1,1 @@
+//! crypttab parsing (to be written).

@@ -1,0 +1,1 @@
+//! LUKS probing and opening through libcryptsetup (to be written).

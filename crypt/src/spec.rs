@@ -1,0 +1,1 @@
+//! `rd.luks.*` boot parameters (to be written).

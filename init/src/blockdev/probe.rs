@@ -1,0 +1,1 @@
+//! Filesystem superblock prober (to be written).

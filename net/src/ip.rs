@@ -1,0 +1,1 @@
+//! `ip=` boot parameter parsing (to be written).

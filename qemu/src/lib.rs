@@ -1,0 +1,1 @@
+//! QEMU harness (to be written).

@@ -1,0 +1,1 @@
+//! authorized_keys (to be written).

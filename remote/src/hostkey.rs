@@ -1,0 +1,1 @@
+//! host keys (to be written).

@@ -1,0 +1,1 @@
+//! Shared helpers for the e2e tests (to be written).
