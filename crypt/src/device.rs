@@ -22,7 +22,9 @@ pub enum DeviceSpec {
 /// Why a device specification was rejected; `Display` says what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceSpecError {
-    #[error("empty device: give a path such as /dev/vda2, or UUID=, LABEL=, PARTUUID=, PARTLABEL=")]
+    #[error(
+        "empty device: give a path such as /dev/vda2, or UUID=, LABEL=, PARTUUID=, PARTLABEL="
+    )]
     Empty,
     #[error("{0}= has no value: write {0}=<value>")]
     EmptyValue(&'static str),
@@ -42,19 +44,24 @@ impl DeviceSpec {
             return Err(DeviceSpecError::Empty);
         }
         if let Some((tag, value)) = s.split_once('=') {
-            let (name, make): (&'static str, fn(String) -> Result<Self, DeviceSpecError>) =
-                match tag.to_ascii_uppercase().as_str() {
-                    "UUID" => ("UUID", |v| Ok(DeviceSpec::Uuid(normalize_uuid(&v)?))),
-                    "PARTUUID" => ("PARTUUID", |v| Ok(DeviceSpec::PartUuid(normalize_uuid(&v)?))),
-                    "LABEL" => ("LABEL", |v| Ok(DeviceSpec::Label(v))),
-                    "PARTLABEL" => ("PARTLABEL", |v| Ok(DeviceSpec::PartLabel(v))),
-                    _ => return Err(DeviceSpecError::NotADevice(s.to_string())),
-                };
+            let tag = tag.to_ascii_uppercase();
+            let name: &'static str = match tag.as_str() {
+                "UUID" => "UUID",
+                "PARTUUID" => "PARTUUID",
+                "LABEL" => "LABEL",
+                "PARTLABEL" => "PARTLABEL",
+                _ => return Err(DeviceSpecError::NotADevice(s.to_string())),
+            };
             let value = unquote(value);
             if value.is_empty() {
                 return Err(DeviceSpecError::EmptyValue(name));
             }
-            return make(value.to_string());
+            return Ok(match name {
+                "UUID" => DeviceSpec::Uuid(normalize_uuid(value)?),
+                "PARTUUID" => DeviceSpec::PartUuid(normalize_uuid(value)?),
+                "LABEL" => DeviceSpec::Label(value.to_string()),
+                _ => DeviceSpec::PartLabel(value.to_string()),
+            });
         }
         if !s.starts_with('/') {
             return Err(DeviceSpecError::NotADevice(s.to_string()));
@@ -146,15 +153,30 @@ mod tests {
             DeviceSpec::parse("UUID=0B3C5A1E-9F1D-4C2B-8A7E-1234567890AB").unwrap(),
             DeviceSpec::Uuid("0b3c5a1e-9f1d-4c2b-8a7e-1234567890ab".into())
         );
-        assert_eq!(DeviceSpec::parse("uuid=abcd-1234").unwrap(), DeviceSpec::Uuid("abcd-1234".into()));
-        assert_eq!(DeviceSpec::parse("LABEL=root fs").unwrap(), DeviceSpec::Label("root fs".into()));
-        assert_eq!(DeviceSpec::parse("LABEL=\"my root\"").unwrap(), DeviceSpec::Label("my root".into()));
+        assert_eq!(
+            DeviceSpec::parse("uuid=abcd-1234").unwrap(),
+            DeviceSpec::Uuid("abcd-1234".into())
+        );
+        assert_eq!(
+            DeviceSpec::parse("LABEL=root fs").unwrap(),
+            DeviceSpec::Label("root fs".into())
+        );
+        assert_eq!(
+            DeviceSpec::parse("LABEL=\"my root\"").unwrap(),
+            DeviceSpec::Label("my root".into())
+        );
         assert_eq!(
             DeviceSpec::parse("PARTUUID=1234ABCD-01").unwrap(),
             DeviceSpec::PartUuid("1234abcd-01".into())
         );
-        assert_eq!(DeviceSpec::parse("PARTLABEL=EFI").unwrap(), DeviceSpec::PartLabel("EFI".into()));
-        assert_eq!(DeviceSpec::parse("/dev/vda2").unwrap(), DeviceSpec::Path("/dev/vda2".into()));
+        assert_eq!(
+            DeviceSpec::parse("PARTLABEL=EFI").unwrap(),
+            DeviceSpec::PartLabel("EFI".into())
+        );
+        assert_eq!(
+            DeviceSpec::parse("/dev/vda2").unwrap(),
+            DeviceSpec::Path("/dev/vda2".into())
+        );
         assert_eq!(
             DeviceSpec::parse("/dev/disk/by-uuid/ABCDEF12-0000").unwrap(),
             DeviceSpec::Uuid("abcdef12-0000".into())
@@ -163,7 +185,10 @@ mod tests {
             DeviceSpec::parse("/dev/disk/by-label/my\\x20root").unwrap(),
             DeviceSpec::Label("my root".into())
         );
-        assert_eq!(DeviceSpec::parse("/dev/mapper/root").unwrap().mapper_name(), Some("root"));
+        assert_eq!(
+            DeviceSpec::parse("/dev/mapper/root").unwrap().mapper_name(),
+            Some("root")
+        );
         assert_eq!(DeviceSpec::parse("/dev/vda").unwrap().mapper_name(), None);
     }
 
@@ -171,12 +196,30 @@ mod tests {
     fn malformed() {
         assert_eq!(DeviceSpec::parse(""), Err(DeviceSpecError::Empty));
         assert_eq!(DeviceSpec::parse("  "), Err(DeviceSpecError::Empty));
-        assert_eq!(DeviceSpec::parse("UUID="), Err(DeviceSpecError::EmptyValue("UUID")));
-        assert_eq!(DeviceSpec::parse("LABEL=\"\""), Err(DeviceSpecError::EmptyValue("LABEL")));
-        assert!(matches!(DeviceSpec::parse("UUID=xyz"), Err(DeviceSpecError::BadUuid(_))));
-        assert!(matches!(DeviceSpec::parse("UUID=-1234abcd"), Err(DeviceSpecError::BadUuid(_))));
-        assert!(matches!(DeviceSpec::parse("vda2"), Err(DeviceSpecError::NotADevice(_))));
-        assert!(matches!(DeviceSpec::parse("FOO=bar"), Err(DeviceSpecError::NotADevice(_))));
+        assert_eq!(
+            DeviceSpec::parse("UUID="),
+            Err(DeviceSpecError::EmptyValue("UUID"))
+        );
+        assert_eq!(
+            DeviceSpec::parse("LABEL=\"\""),
+            Err(DeviceSpecError::EmptyValue("LABEL"))
+        );
+        assert!(matches!(
+            DeviceSpec::parse("UUID=xyz"),
+            Err(DeviceSpecError::BadUuid(_))
+        ));
+        assert!(matches!(
+            DeviceSpec::parse("UUID=-1234abcd"),
+            Err(DeviceSpecError::BadUuid(_))
+        ));
+        assert!(matches!(
+            DeviceSpec::parse("vda2"),
+            Err(DeviceSpecError::NotADevice(_))
+        ));
+        assert!(matches!(
+            DeviceSpec::parse("FOO=bar"),
+            Err(DeviceSpecError::NotADevice(_))
+        ));
         // Display round-trips the canonical form.
         let s = DeviceSpec::parse("uuid=ABCDEF12-3456").unwrap();
         assert_eq!(s.to_string(), "UUID=abcdef12-3456");
