@@ -1,1 +1,37 @@
-//! QEMU harness (to be written).
+//! sesame-qemu: the test harness for the end-to-end tests.
+//!
+//! It owns everything a test needs outside the code under test: the tools check
+//! ([`require_tools`]), the shared cache and the real Debian kernel ([`debian_kernel`]),
+//! the binaries under test ([`sesame_binary`], [`marker_binary`]), disk images made in
+//! userspace ([`RootFs`], [`ext4_image`], [`luks_encrypt`]), small initramfs archives
+//! ([`Cpio`]), QEMU itself ([`Vm`]) with its console and monitor, and reading the marker's
+//! report ([`parse_marker`]). Anything missing fails loudly with what to run; nothing skips.
+
+mod binaries;
+mod cache;
+mod config;
+mod console;
+mod cpio;
+mod ext4;
+mod kernel;
+mod luks;
+mod marker;
+mod monitor;
+mod ports;
+mod rootfs;
+mod tools;
+mod vm;
+
+pub use binaries::{marker_binary, sesame_binary, workspace_dir};
+pub use cache::cache_dir;
+pub use config::{Disk, DiskBus, Nic, VmConfig};
+pub use console::clean_console;
+pub use cpio::Cpio;
+pub use ext4::{ext4_image, random_uuid};
+pub use kernel::{debian_kernel, Kernel};
+pub use luks::{luks_encrypt, luks_test_passphrase, LuksOptions, LuksVersion, Pbkdf};
+pub use marker::{parse_marker, parse_marker_kmsg, parse_markers};
+pub use ports::free_loopback_port;
+pub use rootfs::RootFs;
+pub use tools::{require_tools, tool_path};
+pub use vm::{run_interactive, ConsoleMatch, Vm};
