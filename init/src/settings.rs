@@ -1,0 +1,114 @@
+//! The settings one boot runs with: the kernel command line over the image's config over
+//! sesame's defaults, resolved once by a pure function.
+
+use std::time::Duration;
+
+use sesame_crypt::device::DeviceSpec;
+
+use crate::cmdline::{Cmdline, Word};
+use crate::config::Config;
+use crate::rootfs::RootMount;
+
+/// How long to wait for the root device when neither `rd.timeout=` nor the config says:
+/// systemd's default device timeout, long enough for slow RAID controllers.
+pub const DEFAULT_ROOT_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub root: Option<DeviceSpec>,
+    pub root_mount: RootMount,
+    pub init: Option<String>,
+    /// Arguments for init (words after `--`, and the bare words the kernel passed us).
+    pub init_args: Vec<String>,
+    /// None: wait forever.
+    pub timeout: Option<Duration>,
+    pub rd_break: bool,
+    pub verbose: bool,
+    /// Modules to load at every boot (config `modules.load`).
+    pub modules_load: Vec<String>,
+    /// Every `key[=value]` word of the command line, for module parameters.
+    pub cmdline_words: Vec<(String, Option<String>)>,
+}
+
+impl Settings {
+    /// Resolves the command line (`parsed`, and its raw `words`) over the config.
+    pub fn resolve(parsed: &Cmdline, config: &Config, words: Vec<Word>) -> Settings {
+        let b = &config.boot;
+        let root = parsed.root.clone().or_else(|| {
+            // The config was validated by the builder; a bad value here is ignored.
+            b.root.as_deref().and_then(|r| DeviceSpec::parse(r).ok())
+        });
+        let timeout = match parsed.timeout.or(b.timeout.map(Duration::from_secs)) {
+            Some(t) if t.is_zero() => None,
+            Some(t) => Some(t),
+            None => Some(DEFAULT_ROOT_TIMEOUT),
+        };
+        Settings {
+            root,
+            root_mount: RootMount {
+                fstype: parsed.rootfstype.clone().or_else(|| b.rootfstype.clone()),
+                flags: parsed.rootflags.clone().or_else(|| b.rootflags.clone()),
+                read_only: parsed.read_only.or(b.read_only),
+            },
+            init: parsed.init.clone().or_else(|| b.init.clone()),
+            init_args: parsed.init_args.clone(),
+            timeout,
+            rd_break: parsed.rd_break || b.break_before_switch_root.unwrap_or(false),
+            verbose: parsed.sesame.debug.unwrap_or(false),
+            modules_load: config.modules.load.clone(),
+            cmdline_words: words.into_iter().map(|w| (w.key, w.value)).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmdline;
+
+    fn resolve(line: &str, config: &str) -> Settings {
+        let (parsed, _) = cmdline::parse(line);
+        let config = crate::config::parse(config, "t").unwrap();
+        Settings::resolve(&parsed, &config, cmdline::split_words(line))
+    }
+
+    #[test]
+    fn command_line_wins_over_config() {
+        let cfg = "[boot]\nroot = \"LABEL=cfg\"\ntimeout = 10\nrootflags = \"noatime\"\nread_only = false\n";
+        let s = resolve("root=UUID=abcdef12-3456 rd.timeout=5 ro", cfg);
+        assert_eq!(s.root, Some(DeviceSpec::Uuid("abcdef12-3456".into())));
+        assert_eq!(s.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(s.root_mount.read_only, Some(true));
+        assert_eq!(s.root_mount.flags.as_deref(), Some("noatime"));
+        let s = resolve("quiet", cfg);
+        assert_eq!(s.root, Some(DeviceSpec::Label("cfg".into())));
+        assert_eq!(s.timeout, Some(Duration::from_secs(10)));
+        assert_eq!(s.root_mount.read_only, Some(false));
+    }
+
+    #[test]
+    fn defaults_and_forever() {
+        let s = resolve("", "");
+        assert_eq!(s.root, None);
+        assert_eq!(s.timeout, Some(DEFAULT_ROOT_TIMEOUT));
+        assert!(!s.rd_break);
+        let s = resolve("rd.timeout=0 rd.break", "");
+        assert_eq!(s.timeout, None);
+        assert!(s.rd_break);
+        let s = resolve("rd.timeout=abc root=/dev/vda", "");
+        assert_eq!(
+            s.timeout,
+            Some(DEFAULT_ROOT_TIMEOUT),
+            "a malformed value is ignored"
+        );
+        assert_eq!(s.root, Some(DeviceSpec::Path("/dev/vda".into())));
+    }
+
+    #[test]
+    fn module_parameters_come_from_the_words() {
+        let s = resolve("virtio_net.napi_tx=1 root=/dev/vda", "");
+        assert!(s
+            .cmdline_words
+            .contains(&("virtio_net.napi_tx".into(), Some("1".into()))));
+    }
+}
