@@ -1,0 +1,7 @@
+//! The initramfs image: the cpio format, what goes in (modules, firmware, keys, config)
+//! and the `sesame build` that writes it.
+
+pub mod builder;
+pub mod cpio;
+pub mod elf;
+pub mod modset;

@@ -1,0 +1,271 @@
+//! Which modules an image carries: a default set that boots common servers and VMs,
+//! plus what the config names, closed over dependencies (`modules.dep`) and soft
+//! dependencies (`modules.softdep`); and the trimmed index files written for them.
+
+use std::collections::BTreeSet;
+
+use anyhow::{bail, Result};
+
+use crate::config::ModulesConfig;
+use crate::modules::index::{normalize, ModuleIndex};
+
+/// The default set, by purpose. Names absent from a kernel (a cloud kernel has no
+/// e1000e) or built into it are skipped, and the summary says so.
+pub const DEFAULT_MODULES: &[(&str, &[&str])] = &[
+    (
+        "virtio",
+        &[
+            "virtio_pci",
+            "virtio_mmio",
+            "virtio_net",
+            "virtio_blk",
+            "virtio_scsi",
+            "virtio_rng",
+            "virtio_console",
+        ],
+    ),
+    (
+        "server NICs",
+        &[
+            "e1000",
+            "e1000e",
+            "igb",
+            "igc",
+            "ixgbe",
+            "i40e",
+            "r8169",
+            "tg3",
+            "bnx2",
+            "bnxt_en",
+            "ena",
+            "gve",
+            "vmxnet3",
+            "hv_netvsc",
+        ],
+    ),
+    (
+        "disks",
+        &[
+            "nvme",
+            "ahci",
+            "sd_mod",
+            "sr_mod",
+            "vmw_pvscsi",
+            "hv_storvsc",
+            "xen_blkfront",
+        ],
+    ),
+    (
+        "keyboards for the console prompt",
+        &[
+            "xhci_pci",
+            "ehci_pci",
+            "ohci_pci",
+            "usbhid",
+            "hid_generic",
+            "atkbd",
+        ],
+    ),
+    (
+        "dm-crypt and the ciphers LUKS uses",
+        &[
+            "dm_mod",
+            "dm_crypt",
+            "aesni_intel",
+            "aes_generic",
+            "xts",
+            "ecb",
+            "cbc",
+            "essiv",
+            "sha256_ssse3",
+            "sha256_generic",
+            "crc32c_intel",
+        ],
+    ),
+    ("filesystems", &["ext4", "xfs", "btrfs", "vfat", "overlay"]),
+];
+
+/// Loaded when a LUKS volume is to be opened: no device announces them, and dm-crypt's
+/// own requests for ciphers are only a fallback (through our `modprobe`).
+pub const CRYPT_MODULES: &[&str] = &["dm_crypt", "xts", "aesni_intel", "cbc", "essiv"];
+
+/// The outcome of choosing modules for an image.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Every loadable module to ship, dependencies included.
+    pub modules: BTreeSet<String>,
+    /// Default-set names this kernel does not have at all.
+    pub absent: Vec<String>,
+    /// Requested names that are built into this kernel (nothing to ship).
+    pub builtin: Vec<String>,
+}
+
+/// Chooses the image's modules.
+pub fn select(index: &ModuleIndex, config: &ModulesConfig) -> Result<Selection> {
+    let mut sel = Selection::default();
+    let excluded: BTreeSet<String> = config.exclude.iter().map(|m| normalize(m)).collect();
+    let defaults = DEFAULT_MODULES
+        .iter()
+        .flat_map(|(_, names)| names.iter())
+        .map(|n| n.to_string())
+        .filter(|n| !excluded.contains(n));
+    for name in defaults {
+        add(index, &name, &mut sel, false)?;
+    }
+    let mut unknown = Vec::new();
+    for name in config.include.iter().chain(&config.load) {
+        if let Err(e) = add(index, name, &mut sel, true) {
+            unknown.push(e.to_string());
+        }
+    }
+    if !unknown.is_empty() {
+        bail!("{}", unknown.join("; "));
+    }
+    Ok(sel)
+}
+
+fn add(index: &ModuleIndex, name: &str, sel: &mut Selection, required: bool) -> Result<()> {
+    let resolved = index.resolve(name);
+    if resolved.is_empty() {
+        if required {
+            bail!("module `{name}` (from the config) is not in this kernel's modules.dep or modules.alias");
+        }
+        sel.absent.push(name.to_string());
+        return Ok(());
+    }
+    for m in resolved {
+        if index.is_builtin(&m) {
+            sel.builtin.push(m);
+            continue;
+        }
+        sel.modules.extend(index.load_order(&m));
+    }
+    Ok(())
+}
+
+/// The trimmed index files for the image, naming only shipped modules. `path_in_image`
+/// maps a module's original path to where the image stores it (e.g. decompressed).
+pub fn trimmed_index(
+    index: &ModuleIndex,
+    modules: &BTreeSet<String>,
+    path_in_image: impl Fn(&str) -> String,
+) -> TrimmedIndex {
+    let mut dep = String::new();
+    for name in modules {
+        if let Some(entry) = index.modules.get(name) {
+            let deps: Vec<String> = entry
+                .deps
+                .iter()
+                .filter_map(|d| index.modules.get(d))
+                .map(|d| path_in_image(&d.path))
+                .collect();
+            dep.push_str(&format!(
+                "{}: {}\n",
+                path_in_image(&entry.path),
+                deps.join(" ")
+            ));
+        }
+    }
+    let mut alias = String::new();
+    for (pattern, module) in &index.aliases {
+        if modules.contains(module) {
+            alias.push_str(&format!("alias {pattern} {module}\n"));
+        }
+    }
+    let mut softdep = String::new();
+    for (module, s) in &index.softdeps {
+        if modules.contains(module) && (!s.pre.is_empty() || !s.post.is_empty()) {
+            softdep.push_str(&format!("softdep {module}"));
+            if !s.pre.is_empty() {
+                softdep.push_str(&format!(" pre: {}", s.pre.join(" ")));
+            }
+            if !s.post.is_empty() {
+                softdep.push_str(&format!(" post: {}", s.post.join(" ")));
+            }
+            softdep.push('\n');
+        }
+    }
+    let builtin: String = index.builtin.iter().map(|b| format!("{b}\n")).collect();
+    TrimmedIndex {
+        dep,
+        alias,
+        softdep,
+        builtin,
+    }
+}
+
+/// The texts of the image's `modules.dep`, `modules.alias`, `modules.softdep`,
+/// `modules.builtin` (the latter holds names, which is all sesame reads from it).
+#[derive(Debug, Default)]
+pub struct TrimmedIndex {
+    pub dep: String,
+    pub alias: String,
+    pub softdep: String,
+    pub builtin: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> ModuleIndex {
+        ModuleIndex::parse(
+            "kernel/drivers/md/dm-crypt.ko.xz: kernel/drivers/md/dm-mod.ko.xz\n\
+             kernel/drivers/md/dm-mod.ko.xz:\n\
+             kernel/crypto/xts.ko.xz:\nkernel/crypto/ecb.ko.xz:\n\
+             kernel/drivers/virtio/virtio_pci.ko.xz:\n\
+             kernel/drivers/net/mlx5.ko.xz: kernel/drivers/virtio/virtio_pci.ko.xz\n\
+             kernel/other.ko.xz:\n",
+            "alias pci:v00001AF4d* virtio_pci\nalias pci:v000015B3d* mlx5\nalias fs-other other\n",
+            "softdep xts pre: ecb\n",
+            "kernel/fs/ext4/ext4.ko\n",
+        )
+    }
+
+    #[test]
+    fn default_set_with_dependencies() {
+        let sel = select(&index(), &ModulesConfig::default()).unwrap();
+        let got: Vec<&str> = sel.modules.iter().map(String::as_str).collect();
+        assert_eq!(got, vec!["dm_crypt", "dm_mod", "ecb", "virtio_pci", "xts"]);
+        assert!(sel.builtin.contains(&"ext4".to_string()));
+        assert!(sel.absent.contains(&"e1000e".to_string()));
+    }
+
+    #[test]
+    fn config_includes_excludes_and_rejects_unknown() {
+        let cfg = ModulesConfig {
+            include: vec!["mlx5".into(), "fs-other".into()],
+            load: vec![],
+            exclude: vec!["dm-crypt".into(), "xts".into()],
+        };
+        let sel = select(&index(), &cfg).unwrap();
+        assert!(sel.modules.contains("mlx5") && sel.modules.contains("other"));
+        assert!(!sel.modules.contains("dm_crypt") && !sel.modules.contains("xts"));
+        let cfg = ModulesConfig {
+            include: vec!["nope".into()],
+            ..Default::default()
+        };
+        let err = select(&index(), &cfg).unwrap_err().to_string();
+        assert!(err.contains("`nope`"), "{err}");
+    }
+
+    #[test]
+    fn trimmed_index_names_only_shipped_modules() {
+        let idx = index();
+        let sel = select(&idx, &ModulesConfig::default()).unwrap();
+        let t = trimmed_index(&idx, &sel.modules, |p| {
+            p.trim_end_matches(".xz").to_string()
+        });
+        assert!(t
+            .dep
+            .contains("kernel/drivers/md/dm-crypt.ko: kernel/drivers/md/dm-mod.ko\n"));
+        assert!(!t.dep.contains("mlx5"));
+        assert_eq!(t.alias, "alias pci:v00001AF4d* virtio_pci\n");
+        assert_eq!(t.softdep, "softdep xts pre: ecb\n");
+        assert!(t.builtin.contains("ext4"));
+        // The trimmed files parse back to the same selection.
+        let back = ModuleIndex::parse(&t.dep, &t.alias, &t.softdep, &t.builtin);
+        assert_eq!(back.modules.len(), sel.modules.len());
+        assert_eq!(back.load_order("xts"), vec!["ecb", "xts"]);
+    }
+}
