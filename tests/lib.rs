@@ -1,1 +1,191 @@
-//! Shared helpers for the e2e tests (to be written).
+//! Shared fixtures for the end-to-end tests: a per-test directory kept for its logs, the
+//! initramfs built by the `sesame` binary under test, root filesystems whose init is the
+//! marker, and booting a VM until the marker reports.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use sesame_qemu::{
+    debian_kernel, marker_binary, parse_marker, require_tools, sesame_binary, Kernel, RootFs, Vm,
+    VmConfig,
+};
+
+pub use sesame_qemu;
+
+/// Kernel to marker under TCG on a loaded 2-core machine.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What every boot test needs, checked in the order that gives the most useful error first.
+pub struct Fixture {
+    /// This test's directory: images, initramfs, console logs.
+    pub dir: PathBuf,
+    pub kernel: Kernel,
+    pub sesame: PathBuf,
+}
+
+impl Fixture {
+    /// Checks the binaries under test, the host tools and the kernel; (re)makes the test's
+    /// directory (see [`test_dir`]).
+    pub fn new(test_name: &str) -> Result<Fixture> {
+        let sesame = sesame_binary()?;
+        marker_binary()?;
+        require_tools(&["qemu-system-x86_64", "mkfs.ext4"])?;
+        let kernel = debian_kernel()?;
+        let dir = test_dir(test_name)?;
+        Ok(Fixture {
+            dir,
+            kernel,
+            sesame,
+        })
+    }
+
+    /// Runs `sesame build --output <dir>/initrd.img --modules-dir <kernel modules>
+    /// --compress zstd <extra…>` and returns the image's path. Its output goes to
+    /// `<dir>/sesame-build.log`, and into the error if it fails.
+    pub fn initramfs(&self, extra: &[&str]) -> Result<PathBuf> {
+        let out_path = self.dir.join("initrd.img");
+        let mut cmd = Command::new(&self.sesame);
+        cmd.arg("build")
+            .arg("--output")
+            .arg(&out_path)
+            .arg("--modules-dir")
+            .arg(&self.kernel.modules_dir)
+            .args(["--compress", "zstd"])
+            .arg("--host-key")
+            .arg(self.host_key()?)
+            .args(extra);
+        let shown = format!("{cmd:?}");
+        let out = cmd.output().with_context(|| format!("running {shown}"))?;
+        let text = format!(
+            "$ {shown}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = std::fs::write(self.dir.join("sesame-build.log"), &text);
+        if !out.status.success() {
+            bail!("building the initramfs failed ({}):\n{text}", out.status);
+        }
+        if !out_path.is_file() {
+            bail!(
+                "`sesame build` succeeded but wrote no {} (a stale binary? rebuild it with \
+                 `cargo xtask build`):\n{text}",
+                out_path.display()
+            );
+        }
+        Ok(out_path)
+    }
+
+    /// The test's own SSH host key (never the machine's, never generated into /etc).
+    pub fn host_key(&self) -> Result<PathBuf> {
+        let path = self.dir.join("ssh_host_ed25519_key");
+        if !path.exists() {
+            require_tools(&["ssh-keygen"])?;
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", "sesame-test", "-f"])
+                .arg(&path)
+                .status()
+                .context("running ssh-keygen")?;
+            if !status.success() {
+                bail!("ssh-keygen failed ({status})");
+            }
+        }
+        Ok(path)
+    }
+
+    /// A root filesystem with the marker as `/sbin/init`, as the ext4 image
+    /// `<dir>/<name>` of `size_mib` MiB; returns (image, filesystem UUID).
+    pub fn marker_root(&self, name: &str, size_mib: u64) -> Result<(PathBuf, String)> {
+        let root = RootFs::new()?;
+        let image = self.dir.join(name);
+        let uuid = root.ext4_image(&image, size_mib, None)?;
+        Ok((image, uuid))
+    }
+
+    /// A VM configuration booting `initrd` on the fixture's kernel, logging into the
+    /// test's directory.
+    pub fn vm_config(&self, initrd: &Path) -> VmConfig {
+        VmConfig::new(self.kernel.clone(), initrd, &self.dir)
+    }
+}
+
+/// `<target>/<profile>/e2e/<test_name>` next to the test executable (or
+/// `$SESAME_TEST_DIR/<test_name>`), emptied first and kept afterwards so a failed test's
+/// console log can be read.
+pub fn test_dir(test_name: &str) -> Result<PathBuf> {
+    let base = match std::env::var_os("SESAME_TEST_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let exe = std::env::current_exe().context("finding the test executable")?;
+            // <target>/<profile>/deps/<test>-<hash>
+            exe.parent()
+                .filter(|d| d.ends_with("deps"))
+                .and_then(Path::parent)
+                .map(|p| p.join("e2e"))
+                .unwrap_or_else(|| std::env::temp_dir().join("sesame-e2e"))
+        }
+    };
+    let dir = base.join(test_name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Waits for the marker's report, parses it, and waits for the power-off that follows.
+pub fn boot_to_marker(vm: &Vm) -> Result<Value> {
+    vm.wait_for_console("SESAME-MARKER-END", BOOT_TIMEOUT)
+        .context("the real root's init (the marker) never reported")?;
+    eprintln!("QEMU start -> marker: {:.2?}", vm.elapsed());
+    let marker = parse_marker(&vm.console_log())?;
+    let status = vm.wait_exit(Duration::from_secs(60))?;
+    if !status.success() {
+        bail!(
+            "QEMU exited with {status} after the marker{}",
+            vm.diagnostics()
+        );
+    }
+    Ok(marker)
+}
+
+/// Waits for a console line holding `pattern` for which `accept` is true (skipping, for
+/// example, the kernel's own echo of its command line); returns that line.
+pub fn wait_for_line(
+    vm: &Vm,
+    pattern: &str,
+    accept: impl Fn(&str) -> bool,
+    timeout: Duration,
+) -> Result<String> {
+    let deadline = Instant::now() + timeout;
+    let mut from = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let m = vm
+            .wait_for_console_from(from, pattern, left)
+            .with_context(|| format!("no acceptable console line with `{pattern}`"))?;
+        if accept(&m.line) {
+            return Ok(m.line);
+        }
+        from = m.end;
+    }
+}
+
+/// True for the lines in which the kernel repeats its command line (`Command line: …` at
+/// 0.000000, `Kernel command line: …`, `Unknown kernel command line parameters …`).
+pub fn is_kernel_cmdline_echo(line: &str) -> bool {
+    line.contains("Command line: ")
+        || line.contains("Kernel command line: ")
+        || line.contains("Unknown kernel command line")
+}
+
+/// The mount of `target` in the marker's report, if any (the last one wins).
+pub fn mount_of<'a>(marker: &'a Value, target: &str) -> Option<&'a Value> {
+    marker["mounts"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m["target"] == target)
+}
