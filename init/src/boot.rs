@@ -141,7 +141,13 @@ async fn prepare(timeline: Timeline) -> Boot {
         .to_string();
     let (parsed, diagnostics) = cmdline::parse(&line);
     let (file_config, config_error) = config::load_at_boot(CONFIG_PATH);
-    let settings = Settings::resolve(&parsed, &file_config, cmdline::split_words(&line));
+    let argv_tail: Vec<String> = std::env::args().skip(1).collect();
+    let settings = Settings::resolve(
+        &parsed,
+        &file_config,
+        cmdline::split_words(&line),
+        argv_tail,
+    );
     logger::set_verbose(settings.verbose);
     logger::refresh_console_loglevel();
     for d in &diagnostics {

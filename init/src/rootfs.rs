@@ -105,7 +105,12 @@ pub fn mount_root(
         .filter(|f| f.fstype.is_mountable())
         .map(|f| f.fstype.kernel_name().to_string());
     let candidates: Vec<String> = match (&spec.fstype, detected) {
-        (Some(t), _) => vec![t.clone()],
+        // rootfstype= may list several types, tried in order (as the kernel does).
+        (Some(t), _) => t
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
         // Kernels without the ext2/ext3 drivers mount both with ext4.
         (None, Some(t)) if t == "ext2" || t == "ext3" => vec![t, "ext4".into()],
         (None, Some(t)) => vec![t],

@@ -18,7 +18,8 @@ pub struct Settings {
     pub root: Option<DeviceSpec>,
     pub root_mount: RootMount,
     pub init: Option<String>,
-    /// Arguments for init (words after `--`, and the bare words the kernel passed us).
+    /// Arguments for the real init: exactly what the kernel passed to us (its unknown bare
+    /// words such as `single` or `3`, and the words after `--`).
     pub init_args: Vec<String>,
     /// None: wait forever.
     pub timeout: Option<Duration>,
@@ -31,8 +32,14 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Resolves the command line (`parsed`, and its raw `words`) over the config.
-    pub fn resolve(parsed: &Cmdline, config: &Config, words: Vec<Word>) -> Settings {
+    /// Resolves the command line (`parsed`, and its raw `words`) over the config;
+    /// `argv_tail` is our own argv without argv[0].
+    pub fn resolve(
+        parsed: &Cmdline,
+        config: &Config,
+        words: Vec<Word>,
+        argv_tail: Vec<String>,
+    ) -> Settings {
         let b = &config.boot;
         let root = parsed.root.clone().or_else(|| {
             // The config was validated by the builder; a bad value here is ignored.
@@ -51,7 +58,7 @@ impl Settings {
                 read_only: parsed.read_only.or(b.read_only),
             },
             init: parsed.init.clone().or_else(|| b.init.clone()),
-            init_args: parsed.init_args.clone(),
+            init_args: argv_tail,
             timeout,
             rd_break: parsed.rd_break || b.break_before_switch_root.unwrap_or(false),
             verbose: parsed.sesame.debug.unwrap_or(false),
@@ -69,7 +76,12 @@ mod tests {
     fn resolve(line: &str, config: &str) -> Settings {
         let (parsed, _) = cmdline::parse(line);
         let config = crate::config::parse(config, "t").unwrap();
-        Settings::resolve(&parsed, &config, cmdline::split_words(line))
+        Settings::resolve(
+            &parsed,
+            &config,
+            cmdline::split_words(line),
+            vec!["single".into()],
+        )
     }
 
     #[test]
@@ -84,6 +96,7 @@ mod tests {
         assert_eq!(s.root, Some(DeviceSpec::Label("cfg".into())));
         assert_eq!(s.timeout, Some(Duration::from_secs(10)));
         assert_eq!(s.root_mount.read_only, Some(false));
+        assert_eq!(s.init_args, vec!["single"]);
     }
 
     #[test]

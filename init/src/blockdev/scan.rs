@@ -119,89 +119,102 @@ pub fn scan(sys_class_block: &Path, dev_dir: &Path) -> Vec<BlockDevice> {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
+    // Disks sort before their partitions (vda < vda1), so a disk's table is read once.
     names.sort();
-    let mut tables: HashMap<String, Option<PartitionTable>> = HashMap::new();
-    let mut out = Vec::new();
-    for name in names {
-        let sys = sys_class_block.join(&name);
-        let size_bytes = read_u64(&sys.join("size")).unwrap_or(0) * 512;
-        if size_bytes == 0 {
-            continue; // empty loop devices, drives without media
-        }
-        let partition = read_u64(&sys.join("partition")).and_then(|n| {
-            let parent = std::fs::canonicalize(&sys)
-                .ok()?
-                .parent()?
-                .file_name()?
-                .to_string_lossy()
-                .into_owned();
-            Some((u32::try_from(n).ok()?, parent))
-        });
-        let dm_name = std::fs::read_to_string(sys.join("dm/name"))
+    let mut tables: Tables = HashMap::new();
+    names
+        .iter()
+        .filter_map(|name| read_device(sys_class_block, dev_dir, name, &mut tables))
+        .collect()
+}
+
+/// Partition tables read so far, by disk name.
+type Tables = HashMap<String, Option<PartitionTable>>;
+
+/// One device: its sysfs facts, then what the prober and the parent's table say.
+fn read_device(
+    sys_class_block: &Path,
+    dev_dir: &Path,
+    name: &str,
+    tables: &mut Tables,
+) -> Option<BlockDevice> {
+    let sys = sys_class_block.join(name);
+    let size_bytes = read_u64(&sys.join("size")).unwrap_or(0) * 512;
+    if size_bytes == 0 {
+        return None; // empty loop devices, drives without media
+    }
+    let partition = read_u64(&sys.join("partition")).and_then(|n| {
+        let parent = std::fs::canonicalize(&sys)
+            .ok()?
+            .parent()?
+            .file_name()?
+            .to_string_lossy()
+            .into_owned();
+        Some((u32::try_from(n).ok()?, parent))
+    });
+    let mut dev = BlockDevice {
+        name: name.to_string(),
+        node: dev_dir.join(name),
+        size_bytes,
+        partition: partition.clone(),
+        fs: None,
+        partuuid: None,
+        partlabel: None,
+        dm_name: std::fs::read_to_string(sys.join("dm/name"))
             .ok()
             .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty());
-        let node = dev_dir.join(&name);
-        let mut dev = BlockDevice {
-            name: name.clone(),
-            node: node.clone(),
-            size_bytes,
-            partition: partition.clone(),
-            fs: None,
-            partuuid: None,
-            partlabel: None,
-            dm_name,
-            error: None,
-        };
-        let sector = read_u64(&sys.join("queue/logical_block_size")).unwrap_or(512);
-        let opened = File::open(&node);
-        let probed = match (&partition, opened) {
-            (_, Err(e)) => Err(e),
-            // A partition (or an md 1.0 member inside one) is probed knowing its size.
-            (Some(_), Ok(f)) => probe_sized(&f, Some(size_bytes)),
-            // A whole disk: a partition table wins over stale signatures on the disk.
-            (None, Ok(f)) => probe_disk(&f, sector, Some(size_bytes)).map(|c| match c {
-                DiskContents::Filesystem(p) => Some(p),
-                DiskContents::Partitioned {
-                    table, whole_disk, ..
-                } => {
-                    tables.insert(name.clone(), Some(table));
-                    whole_disk
-                }
-                DiskContents::Empty => None,
-            }),
-        };
-        match probed {
-            Ok(fs) => dev.fs = fs,
-            Err(e) => dev.error = Some(e.to_string()),
-        }
-        confirm_luks(&mut dev);
-        if let Some((number, parent)) = &partition {
-            let table = tables.entry(parent.clone()).or_insert_with(|| {
-                let sector = read_u64(
-                    &sys_class_block
-                        .join(parent)
-                        .join("queue/logical_block_size"),
-                )
-                .unwrap_or(512);
-                let disk_bytes =
-                    read_u64(&sys_class_block.join(parent).join("size")).map(|s| s * 512);
-                File::open(dev_dir.join(parent))
-                    .and_then(|f| read_partitions(&f, sector, disk_bytes))
-                    .ok()
-                    .flatten()
-            });
-            if let Some(p) = table
-                .as_ref()
-                .and_then(|t| t.partitions.iter().find(|p| p.number == *number))
-            {
-                dev.partuuid = Some(p.partuuid.clone());
-                dev.partlabel = p.partlabel.clone();
-            }
-        }
-        out.push(dev);
+            .filter(|s| !s.is_empty()),
+        error: None,
+    };
+    match probe_device(&dev, &sys, tables) {
+        Ok(fs) => dev.fs = fs,
+        Err(e) => dev.error = Some(e.to_string()),
     }
-    out
+    confirm_luks(&mut dev);
+    if let Some((number, parent)) = &partition {
+        let table = tables.entry(parent.clone()).or_insert_with(|| {
+            let disk = sys_class_block.join(parent);
+            let sector = read_u64(&disk.join("queue/logical_block_size")).unwrap_or(512);
+            let bytes = read_u64(&disk.join("size")).map(|s| s * 512);
+            File::open(dev_dir.join(parent))
+                .and_then(|f| read_partitions(&f, sector, bytes))
+                .ok()
+                .flatten()
+        });
+        if let Some(p) = table
+            .as_ref()
+            .and_then(|t| t.partitions.iter().find(|p| p.number == *number))
+        {
+            dev.partuuid = Some(p.partuuid.clone());
+            dev.partlabel = p.partlabel.clone();
+        }
+    }
+    Some(dev)
+}
+
+/// What the device holds. A partition (or an md 1.0 member inside one) is probed
+/// knowing its size; on a whole disk a partition table wins over stale signatures, and
+/// the table is kept for the partitions that follow.
+fn probe_device(
+    dev: &BlockDevice,
+    sys: &Path,
+    tables: &mut Tables,
+) -> std::io::Result<Option<Probe>> {
+    let f = File::open(&dev.node)?;
+    if dev.partition.is_some() {
+        return probe_sized(&f, Some(dev.size_bytes));
+    }
+    let sector = read_u64(&sys.join("queue/logical_block_size")).unwrap_or(512);
+    Ok(match probe_disk(&f, sector, Some(dev.size_bytes))? {
+        DiskContents::Filesystem(p) => Some(p),
+        DiskContents::Partitioned {
+            table, whole_disk, ..
+        } => {
+            tables.insert(dev.name.clone(), Some(table));
+            whole_disk
+        }
+        DiskContents::Empty => None,
+    })
 }
 
 /// A LUKS signature is confirmed by libcryptsetup, the reference implementation, whose
@@ -227,4 +240,134 @@ fn read_u64(path: &Path) -> Option<u64> {
 /// caller decides what to do with more than one.
 pub fn find<'a>(devices: &'a [BlockDevice], spec: &DeviceSpec) -> Vec<&'a BlockDevice> {
     devices.iter().filter(|d| d.matches(spec)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn run(cmd: &mut Command) {
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e} (apt-get install -y e2fsprogs gdisk)"));
+        assert!(out.status.success(), "{cmd:?}: {out:?}");
+    }
+
+    /// A fake /sys/class/block and /dev: vda is a GPT disk whose partition 1 (vda1) holds
+    /// an ext4 filesystem labelled "root"; vdb is an empty disk; loop0 has no media.
+    fn fake_system() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let (class, dev) = (dir.path().join("class"), dir.path().join("dev"));
+        for d in [
+            "devices/vda/vda1",
+            "devices/vdb",
+            "devices/loop0",
+            "class",
+            "dev",
+        ] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let part = dev.join("vda1");
+        std::fs::File::create(&part)
+            .unwrap()
+            .set_len(8 << 20)
+            .unwrap();
+        run(Command::new("mkfs.ext4")
+            .args([
+                "-q",
+                "-F",
+                "-L",
+                "root",
+                "-U",
+                "0b3c5a1e-9f1d-4c2b-8a7e-1234567890ab",
+            ])
+            .arg(&part));
+        let disk = dev.join("vda");
+        std::fs::File::create(&disk)
+            .unwrap()
+            .set_len(16 << 20)
+            .unwrap();
+        run(Command::new("sgdisk")
+            .args(["-o", "-n", "1:2048:+8M", "-c", "1:sys", "-u"])
+            .arg("1:6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9")
+            .arg(&disk));
+        std::fs::File::create(dev.join("vdb"))
+            .unwrap()
+            .set_len(1 << 20)
+            .unwrap();
+        let sizes = [
+            ("vda", 32768),
+            ("vda/vda1", 16384),
+            ("vdb", 2048),
+            ("loop0", 0),
+        ];
+        for (d, sectors) in sizes {
+            std::fs::write(
+                dir.path().join("devices").join(d).join("size"),
+                format!("{sectors}\n"),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("devices/vda/vda1/partition"), "1\n").unwrap();
+        for (name, target) in [
+            ("vda", "vda"),
+            ("vda1", "vda/vda1"),
+            ("vdb", "vdb"),
+            ("loop0", "loop0"),
+        ] {
+            std::os::unix::fs::symlink(dir.path().join("devices").join(target), class.join(name))
+                .unwrap();
+        }
+        (dir, class, dev)
+    }
+
+    #[test]
+    fn devices_are_probed_and_matched_by_every_kind_of_name() {
+        let (_dir, class, dev) = fake_system();
+        let devices = scan(&class, &dev);
+        let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, vec!["vda", "vda1", "vdb"], "loop0 has no media");
+        let vda1 = &devices[1];
+        assert_eq!(vda1.partition, Some((1, "vda".to_string())));
+        assert_eq!(vda1.partlabel.as_deref(), Some("sys"));
+        assert!(
+            vda1.describe().contains("ext4 UUID=0b3c5a1e"),
+            "{}",
+            vda1.describe()
+        );
+        let find_one = |spec: &str| {
+            let spec = DeviceSpec::parse(spec).unwrap();
+            find(&devices, &spec)
+                .iter()
+                .map(|d| d.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            find_one("UUID=0B3C5A1E-9F1D-4C2B-8A7E-1234567890AB"),
+            vec!["vda1"]
+        );
+        assert_eq!(find_one("LABEL=root"), vec!["vda1"]);
+        assert_eq!(
+            find_one("PARTUUID=6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"),
+            vec!["vda1"]
+        );
+        assert_eq!(find_one("PARTLABEL=sys"), vec!["vda1"]);
+        assert_eq!(
+            find_one(&format!("{}", dev.join("vdb").display())),
+            vec!["vdb"]
+        );
+        assert!(find_one("LABEL=nope").is_empty());
+        assert!(
+            devices[0].fs.is_none(),
+            "the GPT disk itself holds no filesystem"
+        );
+    }
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(64 << 20), "64.0 MiB");
+        assert_eq!(human_size(8 << 30), "8.0 GiB");
+    }
 }
