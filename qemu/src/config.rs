@@ -83,6 +83,7 @@ pub struct VmConfig {
     pub kernel: Kernel,
     pub initrd: PathBuf,
     /// Kernel command line, after `console=ttyS0 panic=-1` (later words win).
+    /// (`initrd` empty: no initramfs at all.)
     pub append: String,
     pub disks: Vec<Disk>,
     /// `None`: no network card at all.
@@ -96,6 +97,8 @@ pub struct VmConfig {
     /// Let a guest reboot restart the VM instead of ending QEMU (no `-no-reboot`, and no
     /// `panic=-1`). Off by default: a reboot or a kernel panic ends QEMU at once.
     pub allow_reboot: bool,
+    /// Run QEMU inside this network namespace (for `Nic::Tap` on a test's bridge).
+    pub netns: Option<String>,
 }
 
 impl VmConfig {
@@ -110,6 +113,7 @@ impl VmConfig {
             extra_args: Vec::new(),
             work_dir: work_dir.to_path_buf(),
             allow_reboot: false,
+            netns: None,
         }
     }
 
@@ -138,8 +142,6 @@ impl VmConfig {
             self.memory_mib.to_string(),
             "-kernel".into(),
             self.kernel.vmlinuz.display().to_string(),
-            "-initrd".into(),
-            self.initrd.display().to_string(),
             "-append".into(),
             append.trim_end().to_string(),
             "-chardev".into(),
@@ -154,6 +156,10 @@ impl VmConfig {
             "-mon".into(),
             "chardev=mon0,mode=control".into(),
         ]);
+        // An empty initrd path boots the kernel alone (to measure its own floor).
+        if !self.initrd.as_os_str().is_empty() {
+            a.extend(["-initrd".into(), self.initrd.display().to_string()]);
+        }
         for (n, d) in self.disks.iter().enumerate() {
             let ro = if d.read_only { ",readonly=on" } else { "" };
             a.push("-drive".into());

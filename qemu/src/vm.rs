@@ -50,8 +50,10 @@ impl Vm {
     /// Starts QEMU and connects to its monitor. The guest runs on its own from here.
     pub fn start(cfg: VmConfig) -> Result<Vm> {
         require_tools(&[QEMU])?;
+        let no_initrd = cfg.initrd.as_os_str().is_empty();
         for (what, p) in [("kernel", &cfg.kernel.vmlinuz), ("initramfs", &cfg.initrd)] {
-            if !p.is_file() {
+            let optional = what == "initramfs" && no_initrd;
+            if !optional && !p.is_file() {
                 bail!("the {what} {} does not exist", p.display());
             }
         }
@@ -112,7 +114,14 @@ impl Vm {
         )
         .context("writing qemu-args.txt")?;
 
-        let mut cmd = Command::new(&qemu);
+        let mut cmd = match &cfg.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&qemu);
+                c
+            }
+            None => Command::new(&qemu),
+        };
         cmd.args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -50,9 +50,21 @@ fn main() {
             Err(e) => json!({ "error": e.to_string() }),
         }
     });
+    // `sesame.marker.write=<path>`: write a file into the new root first (overlayroot
+    // tests check where it lands), and report whether that worked.
+    let written = words
+        .iter()
+        .find_map(|w| w.strip_prefix("sesame.marker.write="))
+        .map(|path| match fs::write(path, "written by the marker\n") {
+            Ok(()) => json!({ "path": path, "ok": true }),
+            Err(e) => json!({ "path": path, "ok": false, "error": e.to_string() }),
+        });
     let mut report = report(pid, fds, cmdline.as_deref());
     if let (Some(typed), Some(obj)) = (typed, report.as_object_mut()) {
         obj.insert("console_input".into(), typed);
+    }
+    if let (Some(written), Some(obj)) = (written, report.as_object_mut()) {
+        obj.insert("written".into(), written);
     }
     let mut text = format!("\nSESAME-MARKER-BEGIN\nSESAME-MARKER {report}\nSESAME-MARKER-END\n");
     if want_kmsg {
@@ -161,10 +173,55 @@ fn report(pid: u32, fds: Value, cmdline: Option<&str>) -> Value {
         "root": root,
         "mounts": mounts,
         "net": net(),
+        "mapper": mapper(),
+        "keyring": keyring(),
         "fds": fds,
         "processes": processes(pid),
         "meminfo": meminfo(),
     })
+}
+
+/// The device-mapper devices sesame left open: names under /dev/mapper (not `control`).
+fn mapper() -> Value {
+    let mut names: Vec<String> = fs::read_dir("/dev/mapper")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "control")
+                .collect()
+        })
+        .unwrap_or_default();
+    // devtmpfs names dm devices dm-N; their /sys entry holds the mapper name.
+    if let Ok(d) = fs::read_dir("/sys/block") {
+        for e in d.flatten() {
+            if let Some(n) = read_trimmed(&format!(
+                "/sys/block/{}/dm/name",
+                e.file_name().to_string_lossy()
+            )) {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+    }
+    names.sort();
+    json!(names)
+}
+
+/// The keys of the session and user keyrings as /proc/keys lists them (descriptions only).
+fn keyring() -> Value {
+    let keys: Vec<String> = fs::read_to_string("/proc/keys")
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| {
+                    l.split_whitespace()
+                        .nth(8)
+                        .map(|d| d.trim_end_matches(':').to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!(keys)
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
