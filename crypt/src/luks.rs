@@ -1,5 +1,5 @@
 //! LUKS headers read through libcryptsetup, the reference implementation: which version a
-//! device holds and its UUID. Opening volumes lives here too as it grows.
+//! device holds and its UUID (opening them is `open`'s), and libcryptsetup's own log.
 
 use std::path::Path;
 

@@ -77,7 +77,7 @@ pub(crate) fn show(s: &str) -> String {
     out
 }
 
-/// A device-specification error with the user's text quoted by [`show`] (the error's
+/// A device-specification error with the user's text quoted by `show()` (the error's
 /// own `Display` repeats the text in full, however long).
 pub fn describe_device_error(e: &DeviceSpecError) -> String {
     match e {

@@ -1,0 +1,240 @@
+//! Opening a LUKS volume: the `Opener` trait the broker drives (blocking; tests use a
+//! fake), and `CryptsetupOpener`, which opens LUKS1 and LUKS2 through libcryptsetup
+//! (`crypt_init[_data_device]` + `crypt_load` + `crypt_activate_by_passphrase`).
+//! Errors carry paths, names and libcryptsetup's error text; never key material.
+
+use std::path::Path;
+
+use libcryptsetup_rs::consts::flags::CryptActivate;
+use libcryptsetup_rs::consts::vals::EncryptionFormat;
+use libcryptsetup_rs::{CryptDevice, CryptInit, Either, LibcryptErr};
+
+use crate::spec::VolumeOptions;
+
+/// Opens a volume, blocking (a PBKDF takes seconds). `key` is a passphrase or the
+/// contents of a key file (already cut by `keyfile-offset=`/`keyfile-size=`).
+/// `options.header`, if any, is a path the opener can use as it is (the broker resolves
+/// `UUID=`… headers to the device's node).
+pub trait Opener: Send + Sync + 'static {
+    fn open(
+        &self,
+        device: &Path,
+        name: &str,
+        key: &[u8],
+        options: &VolumeOptions,
+    ) -> Result<(), OpenError>;
+}
+
+/// Why a volume did not open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// No key slot accepts this key.
+    #[error("wrong passphrase or key")]
+    WrongKey,
+    /// Anything else: the device, device-mapper, memory… Never contains key material.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The real opener: libcryptsetup, the reference implementation. The mapping appears as
+/// `/dev/mapper/<name>` (the static libdevmapper, built without udev, makes the node).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CryptsetupOpener;
+
+impl Opener for CryptsetupOpener {
+    fn open(
+        &self,
+        device: &Path,
+        name: &str,
+        key: &[u8],
+        options: &VolumeOptions,
+    ) -> Result<(), OpenError> {
+        activate(device, Some(name), key, options)
+    }
+}
+
+impl CryptsetupOpener {
+    /// Tests a key without opening anything (`crypt_activate_by_passphrase` with no
+    /// name, as `cryptsetup open --test-passphrase` does). Needs no device-mapper.
+    pub fn check(
+        &self,
+        device: &Path,
+        key: &[u8],
+        options: &VolumeOptions,
+    ) -> Result<(), OpenError> {
+        activate(device, None, key, options)
+    }
+}
+
+/// The activation flags the options ask for.
+pub fn activation_flags(options: &VolumeOptions) -> CryptActivate {
+    let mut flags = CryptActivate::empty();
+    for (on, flag) in [
+        (options.discard, CryptActivate::ALLOW_DISCARDS),
+        (options.readonly, CryptActivate::READONLY),
+        (options.no_read_workqueue, CryptActivate::NO_READ_WORKQUEUE),
+        (
+            options.no_write_workqueue,
+            CryptActivate::NO_WRITE_WORKQUEUE,
+        ),
+        (options.same_cpu_crypt, CryptActivate::SAME_CPU_CRYPT),
+        (
+            options.submit_from_crypt_cpus,
+            CryptActivate::SUBMIT_FROM_CRYPT_CPUS,
+        ),
+    ] {
+        if on {
+            flags |= flag;
+        }
+    }
+    flags
+}
+
+fn activate(
+    device: &Path,
+    name: Option<&str>,
+    key: &[u8],
+    options: &VolumeOptions,
+) -> Result<(), OpenError> {
+    let mut cd = load(device, options)?;
+    let result = cd.activate_handle().activate_by_passphrase(
+        name,
+        options.key_slot,
+        key,
+        activation_flags(options),
+    );
+    match result {
+        Ok(_slot) => Ok(()),
+        Err(e) => Err(activation_error(&e, device, name, options)),
+    }
+}
+
+/// `crypt_init` (with the detached header, if any) and `crypt_load` of a LUKS header.
+fn load(device: &Path, options: &VolumeOptions) -> Result<CryptDevice, OpenError> {
+    let shown = device.display();
+    let header = options.header.as_ref().map(|h| Path::new(&h.path));
+    let init = match header {
+        Some(h) => CryptInit::init_with_data_device(Either::Right((h, device))),
+        None => CryptInit::init(device),
+    };
+    let mut cd = init.map_err(|e| {
+        OpenError::Other(match header {
+            Some(h) => format!(
+                "{shown}: cannot use it with the header {}: {}",
+                h.display(),
+                describe(&e)
+            ),
+            None => format!("{shown}: cannot open the device: {}", describe(&e)),
+        })
+    })?;
+    let where_ = header.unwrap_or(device).display().to_string();
+    cd.context_handle()
+        .load::<()>(None, None)
+        .map_err(|e| OpenError::Other(format!("{where_}: no LUKS header ({})", describe(&e))))?;
+    match cd.format_handle().get_type() {
+        Ok(EncryptionFormat::Luks1 | EncryptionFormat::Luks2) => Ok(cd),
+        Ok(other) => Err(OpenError::Other(format!(
+            "{where_}: {other:?} is not LUKS1 or LUKS2"
+        ))),
+        Err(e) => Err(OpenError::Other(format!(
+            "{where_}: unknown header type ({})",
+            describe(&e)
+        ))),
+    }
+}
+
+fn activation_error(
+    e: &LibcryptErr,
+    device: &Path,
+    name: Option<&str>,
+    options: &VolumeOptions,
+) -> OpenError {
+    let errno = match e {
+        LibcryptErr::IOError(io) => io.raw_os_error(),
+        _ => None,
+    };
+    let shown = device.display();
+    let what = match errno {
+        Some(libc::EPERM) => return OpenError::WrongKey,
+        Some(libc::ENOENT) if options.key_slot.is_some() => format!(
+            "key slot {} is not in use",
+            options.key_slot.unwrap_or_default()
+        ),
+        Some(libc::ENOMEM) => {
+            "not enough memory for the key derivation (argon2 needs the memory the key slot was made with)".to_string()
+        }
+        Some(libc::EEXIST) => format!(
+            "a device-mapper device named {} already exists",
+            name.unwrap_or("?")
+        ),
+        Some(libc::EBUSY) => "the device is in use (already opened under another name?)".to_string(),
+        Some(libc::ENOTSUP | libc::ENODEV | libc::ENXIO) => format!(
+            "device-mapper or the cipher is missing: load dm_mod, dm_crypt and the cipher modules ({})",
+            describe(e)
+        ),
+        _ => describe(e),
+    };
+    OpenError::Other(format!("{shown}: {what}"))
+}
+
+/// libcryptsetup's error as text (its errno message; the details go to its log).
+fn describe(e: &LibcryptErr) -> String {
+    match e {
+        LibcryptErr::IOError(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_from_options() {
+        let o = VolumeOptions {
+            discard: true,
+            readonly: true,
+            no_read_workqueue: true,
+            no_write_workqueue: true,
+            ..Default::default()
+        };
+        let f = activation_flags(&o);
+        assert!(f.contains(CryptActivate::ALLOW_DISCARDS | CryptActivate::READONLY));
+        assert!(f.contains(CryptActivate::NO_READ_WORKQUEUE | CryptActivate::NO_WRITE_WORKQUEUE));
+        assert!(!f.contains(CryptActivate::SAME_CPU_CRYPT));
+        assert!(activation_flags(&VolumeOptions::default()).is_empty());
+    }
+
+    #[test]
+    fn errors_say_what_to_do() {
+        let e = |errno| LibcryptErr::IOError(std::io::Error::from_raw_os_error(errno));
+        let o = VolumeOptions::default();
+        let dev = Path::new("/dev/vda2");
+        assert_eq!(
+            activation_error(&e(libc::EPERM), dev, Some("root"), &o),
+            OpenError::WrongKey
+        );
+        let msg = activation_error(&e(libc::EEXIST), dev, Some("root"), &o).to_string();
+        assert!(msg.contains("/dev/vda2") && msg.contains("root"), "{msg}");
+        let msg = activation_error(&e(libc::ENOTSUP), dev, Some("root"), &o).to_string();
+        assert!(msg.contains("dm_crypt"), "{msg}");
+        let slot = VolumeOptions {
+            key_slot: Some(3),
+            ..Default::default()
+        };
+        let msg = activation_error(&e(libc::ENOENT), dev, None, &slot).to_string();
+        assert!(msg.contains("key slot 3"), "{msg}");
+    }
+
+    #[test]
+    fn a_missing_device_is_an_error_with_its_path() {
+        let err = CryptsetupOpener
+            .check(
+                Path::new("/nonexistent/sesame.img"),
+                b"x",
+                &VolumeOptions::default(),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/sesame.img"), "{err}");
+    }
+}
