@@ -1,9 +1,8 @@
-//! `authorized_keys`: which public keys may log in, parsed line by line with the ssh-key
-//! crate so a bad line is reported with its number and the others still count.
+//! `authorized_keys`: which public keys may log in, parsed line by line (the key with the
+//! ssh-key crate; the options field split off as sshd does, quotes and all) so a bad line
+//! is reported with its number and the others still count. The options are interpreted
+//! by [`crate::options`].
 
-use std::str::FromStr;
-
-use russh::keys::ssh_key::authorized_keys::Entry;
 use russh::keys::{HashAlg, PublicKey};
 
 /// One accepted key.
@@ -39,21 +38,56 @@ pub fn parse(text: &str) -> (Vec<AuthorizedKey>, Vec<LineError>) {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        match Entry::from_str(line) {
-            Ok(entry) => keys.push(AuthorizedKey {
-                key: entry.public_key().clone(),
-                options: entry.config_opts().as_str().to_string(),
+        match parse_line(line) {
+            Ok((options, key)) => keys.push(AuthorizedKey {
+                key,
+                options: options.to_string(),
                 line: i + 1,
             }),
-            Err(e) => errors.push(LineError {
+            Err(reason) => errors.push(LineError {
                 line: i + 1,
-                reason: format!(
-                    "not a public key ({e}); expected `[options] ssh-ed25519 AAAA… [comment]`"
-                ),
+                reason,
             }),
         }
     }
     (keys, errors)
+}
+
+/// One line: `[options] type base64 [comment]`. As sshd does, a line that is not a key
+/// starts with options, which end at the first blank outside double quotes.
+fn parse_line(line: &str) -> Result<(&str, PublicKey), String> {
+    let not_a_key = |e: &dyn std::fmt::Display| {
+        format!("not a public key ({e}); expected `[options] ssh-ed25519 AAAA… [comment]`")
+    };
+    let first_error = match PublicKey::from_openssh(line) {
+        Ok(key) => return Ok(("", key)),
+        Err(e) => e,
+    };
+    let Some((options, rest)) = split_options(line)? else {
+        return Err(not_a_key(&first_error));
+    };
+    let key = PublicKey::from_openssh(rest.trim_start()).map_err(|e| not_a_key(&e))?;
+    Ok((options, key))
+}
+
+/// Splits `options rest` at the first blank outside double quotes (`\"` inside quotes is
+/// a quote). None when there is no blank.
+fn split_options(line: &str) -> Result<Option<(&str, &str)>, String> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ' ' | '\t' if !quoted => return Ok(Some((&line[..i], &line[i + 1..]))),
+            _ => {}
+        }
+    }
+    if quoted {
+        return Err("the options have an unterminated double quote".into());
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -78,6 +112,32 @@ mod tests {
         assert_eq!(errors[0].line, 5);
         assert!(errors[0].to_string().contains("line 5"));
         assert_eq!(errors[1].line, 6);
+    }
+
+    #[test]
+    fn options_without_comment_and_with_quoted_blanks() {
+        let text = format!(
+            "restrict {ED}\ncommand=\"unlock root\",from=\"10.0.0.0/8\" {ED} a comment\ncert-authority\t{ED}\ncommand=\"say \\\"a b\\\"\" {ED}\n{ED} comment with spaces\ncommand=\"open {ED}\n"
+        );
+        let (keys, errors) = parse(&text);
+        let opts: Vec<&str> = keys.iter().map(|k| k.options.as_str()).collect();
+        assert_eq!(
+            opts,
+            vec![
+                "restrict",
+                "command=\"unlock root\",from=\"10.0.0.0/8\"",
+                "cert-authority",
+                "command=\"say \\\"a b\\\"\"",
+                ""
+            ]
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 6);
+        assert!(
+            errors[0].reason.contains("unterminated"),
+            "{}",
+            errors[0].reason
+        );
     }
 
     #[test]
