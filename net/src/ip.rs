@@ -47,7 +47,8 @@ use fields::{check_ifname, parse_ipv4, parse_mac};
 pub enum IpConfig {
     /// `off`, `none`, or `<dev>:off`: configure nothing for this word.
     Off,
-    /// DHCPv4, on `dev` or (when `None`) on every interface, the first lease winning.
+    /// DHCPv4, on `dev` or (when `None`) on every physical Ethernet interface, each
+    /// keeping its own lease (default routes ordered by interface index).
     Dhcp {
         dev: Option<String>,
         /// A host name to send in the request (option 12).
