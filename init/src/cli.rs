@@ -54,6 +54,10 @@ pub struct InputArgs {
     /// /root/.ssh/authorized_keys).
     #[arg(long, value_name = "FILE")]
     pub authorized_keys: Option<PathBuf>,
+    /// The crypttab whose `initramfs`/`x-initrd.attach` entries (and those named by the
+    /// config's luks.volumes) go into the image (default: /etc/crypttab if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub crypttab: Option<PathBuf>,
     /// The SSH host key (default: /etc/sesame/ssh_host_ed25519_key, else the system's
     /// /etc/ssh/ssh_host_ed25519_key, else one generated once into /etc/sesame).
     #[arg(long, value_name = "FILE")]
@@ -153,6 +157,11 @@ fn run_build(args: BuildArgs) -> Result<i32> {
         config: default_config(&args.inputs),
         modules_dir: modules_dir(&args.inputs.kernel)?,
         authorized_keys,
+        crypttab: args
+            .inputs
+            .crypttab
+            .clone()
+            .or_else(|| first_existing(&["/etc/crypttab"])),
         host_key: args.inputs.host_key.clone(),
         sesame_dir: PathBuf::from("/etc/sesame"),
         system_ssh_dir: PathBuf::from("/etc/ssh"),
@@ -211,6 +220,13 @@ fn print_summary(s: &builder::BuildSummary) {
         "  ssh host key: {} from {}",
         s.host_key_fingerprint, s.host_key_source
     );
+    if !s.crypttab_volumes.is_empty() {
+        println!(
+            "  crypttab: {} ({} keyfiles in the image)",
+            s.crypttab_volumes.join(", "),
+            s.keyfiles
+        );
+    }
     match &s.authorized_keys_source {
         Some(p) => println!(
             "  authorized keys: {} from {}",

@@ -15,6 +15,7 @@ pub struct Config {
     pub modules: ModulesConfig,
     pub ssh: SshConfig,
     pub network: NetworkConfig,
+    pub luks: LuksConfig,
 }
 
 /// Defaults for what the kernel command line may also say.
@@ -67,6 +68,21 @@ pub struct NetworkConfig {
     pub keep: Option<bool>,
 }
 
+/// Which LUKS volumes the image opens, and what it does with the passphrase.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LuksConfig {
+    /// Names of /etc/crypttab entries to open in the initramfs even without the
+    /// `initramfs` / `x-initrd.attach` option.
+    pub volumes: Vec<String>,
+    /// Keyfiles to copy into the image (absolute paths on the host, same path in the
+    /// image, mode 0400), for `rd.luks.key=` and crypttab entries.
+    pub keyfiles: Vec<String>,
+    /// Hand the passphrase that worked to the kernel keyring for the real system's
+    /// systemd-cryptsetup (like `rd.sesame.keyring=1`; default false).
+    pub keyring: Option<bool>,
+}
+
 /// A config file that does not parse: where and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -102,6 +118,14 @@ fn validate(c: &Config) -> Result<(), String> {
     }
     if c.ssh.port == Some(0) {
         return Err("ssh.port = 0: give a port between 1 and 65535".into());
+    }
+    if let Some(bad) = c
+        .luks
+        .keyfiles
+        .iter()
+        .find(|k| !k.starts_with('/') || k.contains(".."))
+    {
+        return Err(format!("luks.keyfiles: {bad:?} must be an absolute path"));
     }
     for (key, list) in [
         ("modules.include", &c.modules.include),
@@ -164,6 +188,11 @@ port = 2222
 
 [network]
 keep = true
+
+[luks]
+volumes = ["data"]
+keyfiles = ["/etc/keys/data.key"]
+keyring = true
 "#,
             "t",
         )
@@ -173,6 +202,8 @@ keep = true
         assert_eq!(c.modules.include, vec!["mlx5_core"]);
         assert_eq!(c.ssh.port, Some(2222));
         assert_eq!(c.network.keep, Some(true));
+        assert_eq!(c.luks.volumes, vec!["data"]);
+        assert_eq!(c.luks.keyring, Some(true));
     }
 
     #[test]
@@ -193,6 +224,8 @@ keep = true
         let e = parse("[boot]\nroot = \"vda2\"\n", "t").unwrap_err();
         assert!(e.message.contains("boot.root"), "{e}");
         let e = parse("[boot]\ninit = \"sbin/init\"\n", "t").unwrap_err();
+        assert!(e.message.contains("absolute"), "{e}");
+        let e = parse("[luks]\nkeyfiles = [\"keys/a\"]\n", "t").unwrap_err();
         assert!(e.message.contains("absolute"), "{e}");
         let e = parse("[modules]\ninclude = [\"\"]\n", "t").unwrap_err();
         assert!(e.message.contains("modules.include"), "{e}");

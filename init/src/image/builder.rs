@@ -18,6 +18,9 @@ use crate::config::{self, Config};
 use crate::modules::index::ModuleIndex;
 use crate::modules::load::{compression_of, decompress_bytes};
 
+/// Modules are compressed one by one at this level (deterministic, single-threaded).
+const MODULE_ZSTD_LEVEL: i32 = 19;
+
 /// Inputs of a build, resolved by the CLI.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -28,6 +31,8 @@ pub struct BuildOptions {
     pub modules_dir: PathBuf,
     /// authorized_keys to embed, if any.
     pub authorized_keys: Option<PathBuf>,
+    /// The host's crypttab, if any (its initramfs entries go into the image).
+    pub crypttab: Option<PathBuf>,
     /// `--host-key`; else chosen in `sesame_dir`, then `system_ssh_dir`, else generated.
     pub host_key: Option<PathBuf>,
     pub sesame_dir: PathBuf,
@@ -55,6 +60,9 @@ pub struct BuildSummary {
     pub host_key_source: KeySource,
     pub authorized_keys: usize,
     pub authorized_keys_source: Option<PathBuf>,
+    /// Volumes of the image's crypttab, and keyfiles copied.
+    pub crypttab_volumes: Vec<String>,
+    pub keyfiles: usize,
 }
 
 /// Builds the image described by `opts`.
@@ -82,6 +90,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
         host_key.private_openssh()?.as_bytes().to_vec(),
     );
     let authorized_keys = add_authorized_keys(&mut archive, opts.authorized_keys.as_deref())?;
+    let tab = add_crypttab(&mut archive, opts.crypttab.as_deref(), &config)?;
     archive.add_file(
         "etc/sesame/image.json",
         0o644,
@@ -105,6 +114,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
         host_key_source,
         authorized_keys,
         authorized_keys_source: opts.authorized_keys.clone(),
+        crypttab_volumes: tab.volumes,
+        keyfiles: tab.keyfiles.len(),
     })
 }
 
@@ -175,9 +186,10 @@ pub fn kernel_version(modules_dir: &Path) -> Result<String> {
     Ok(name)
 }
 
-/// Adds the selected modules, decompressed (the image is compressed as a whole, and the
-/// kernel then needs no decompressor), with a trimmed index. Returns the firmware files
-/// the modules declare.
+/// Adds the selected modules, each stored zstd-compressed (`.ko.zst`), with a trimmed
+/// index. The kernel unpacks the whole initramfs before /init runs, and a module that is
+/// never loaded (btrfs on an ext4 box) then costs only its compressed size; sesame
+/// decompresses the few it loads. Returns the firmware files the modules declare.
 fn add_modules(
     archive: &mut Archive,
     opts: &BuildOptions,
@@ -189,7 +201,7 @@ fn add_modules(
     archive.add_dir(&base);
     let stored = |p: &str| -> String {
         match p.find(".ko") {
-            Some(i) => format!("{}.ko", &p[..i]),
+            Some(i) => format!("{}.ko.zst", &p[..i]),
             None => p.to_string(),
         }
     };
@@ -204,7 +216,9 @@ fn add_modules(
         let body = decompress_bytes(&raw, compression_of(&src))
             .with_context(|| format!("decompressing {}", src.display()))?;
         firmware.extend(elf::firmware(&body));
-        archive.add_file(&format!("{base}/{}", stored(&entry.path)), 0o644, body);
+        let packed = zstd::stream::encode_all(&body[..], MODULE_ZSTD_LEVEL)
+            .with_context(|| format!("compressing {}", src.display()))?;
+        archive.add_file(&format!("{base}/{}", stored(&entry.path)), 0o644, packed);
     }
     let trimmed = modset::trimmed_index(index, &selection.modules, stored);
     for (name, text) in [
@@ -265,6 +279,32 @@ fn add_authorized_keys(archive: &mut Archive, path: Option<&Path>) -> Result<usi
     }
     archive.add_file("etc/sesame/authorized_keys", 0o644, text.into_bytes());
     Ok(keys.len())
+}
+
+/// The initramfs entries of the host's crypttab, and every keyfile the image must hold
+/// (mode 0400: they are secrets).
+fn add_crypttab(
+    archive: &mut Archive,
+    path: Option<&Path>,
+    config: &Config,
+) -> Result<super::crypttab::ImageCrypttab> {
+    let text = match path {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => String::new(),
+    };
+    let tab = super::crypttab::select(&text, &config.luks.volumes, &config.luks.keyfiles)?;
+    if !tab.text.is_empty() {
+        archive.add_file("etc/crypttab", 0o644, tab.text.clone().into_bytes());
+    }
+    for key in &tab.keyfiles {
+        let bytes = std::fs::read(key).with_context(|| {
+            format!("reading keyfile {key} (named by the crypttab or luks.keyfiles)")
+        })?;
+        archive.add_file(key.trim_start_matches('/'), 0o400, bytes);
+    }
+    Ok(tab)
 }
 
 fn image_manifest(kernel: &str, selection: &Selection, how: Compression) -> String {

@@ -3,5 +3,6 @@
 
 pub mod builder;
 pub mod cpio;
+pub mod crypttab;
 pub mod elf;
 pub mod modset;
