@@ -1,6 +1,5 @@
-//! What an operator can tell the boot while it waits (in the emergency state or at
-//! `rd.break`): continue, retry, reboot, power off. The console sends these today; SSH
-//! sessions send the same messages.
+//! What an operator can tell the boot: continue (after `rd.break`), retry (after a
+//! failure), reboot, power off. The console and SSH sessions send the same messages.
 
 use std::fmt;
 
@@ -23,6 +22,23 @@ impl fmt::Display for Control {
             Control::Reboot => "reboot",
             Control::Poweroff => "poweroff",
         })
+    }
+}
+
+/// A control with, from SSH, the channel that tells the session whether it was taken
+/// (`continue` outside `rd.break` is refused with the reason).
+#[derive(Debug)]
+pub struct ControlMsg {
+    pub control: Control,
+    pub reply: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+}
+
+impl ControlMsg {
+    /// Answers the sender, if it waits for an answer.
+    pub fn answer(self, result: Result<(), String>) {
+        if let Some(reply) = self.reply {
+            let _ = reply.send(result);
+        }
     }
 }
 

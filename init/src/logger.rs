@@ -38,6 +38,8 @@ enum Sink {
 struct Logger {
     sink: Mutex<Sink>,
     ring: Mutex<VecDeque<LogLine>>,
+    /// Every new line, formatted, for `log -f` over SSH.
+    follow: tokio::sync::broadcast::Sender<String>,
     verbose: AtomicBool,
 }
 
@@ -70,6 +72,7 @@ fn install(sink: Sink, verbose: bool) {
     let logger = LOGGER.get_or_init(|| Logger {
         sink: Mutex::new(sink),
         ring: Mutex::new(VecDeque::with_capacity(RING_LINES)),
+        follow: tokio::sync::broadcast::channel(256).0,
         verbose: AtomicBool::new(verbose),
     });
     if log::set_logger(logger).is_ok() {
@@ -116,6 +119,23 @@ pub fn recent_lines() -> Vec<LogLine> {
         .get()
         .and_then(|l| l.ring.lock().ok().map(|r| r.iter().cloned().collect()))
         .unwrap_or_default()
+}
+
+/// New log lines as they are written (formatted like `recent_lines`), for `log -f`.
+pub fn follow() -> Option<tokio::sync::broadcast::Receiver<String>> {
+    LOGGER.get().map(|l| l.follow.subscribe())
+}
+
+impl LogLine {
+    /// `[   12.345] level: text`, as `log` over SSH shows it.
+    pub fn render(&self) -> String {
+        let level = match self.level {
+            Level::Error => "error: ",
+            Level::Warn => "warning: ",
+            _ => "",
+        };
+        format!("[{:>10.3}] {level}{}", self.uptime, self.text)
+    }
 }
 
 /// Writes a line straight to the console, bypassing kmsg: for prompts and banners that
@@ -203,6 +223,8 @@ impl Log for Logger {
             level: record.level(),
             text: text.clone(),
         };
+        // Nobody following is fine.
+        let _ = self.follow.send(line.render());
         if let Ok(mut ring) = self.ring.lock() {
             if ring.len() == RING_LINES {
                 ring.pop_front();

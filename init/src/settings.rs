@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
+use std::net::IpAddr;
+
 use sesame_crypt::device::DeviceSpec;
+use sesame_crypt::spec::LuksCmdline;
+use sesame_net::ip::{IfName, IpConfig};
 
 use crate::cmdline::{Cmdline, Word};
 use crate::config::Config;
@@ -29,6 +33,31 @@ pub struct Settings {
     pub modules_load: Vec<String>,
     /// Every `key[=value]` word of the command line, for module parameters.
     pub cmdline_words: Vec<(String, Option<String>)>,
+
+    /// `ip=` words, `nameserver=`, `rd.peerdns=` (default true), `ifname=`, `rd.neednet=`.
+    pub ip: Vec<IpConfig>,
+    pub nameservers: Vec<IpAddr>,
+    pub peerdns: bool,
+    pub ifnames: Vec<IfName>,
+    pub neednet: bool,
+    /// The host name for DHCP and the SSH banner (from a static `ip=`), if any.
+    pub hostname: Option<String>,
+    /// Keep the network up after switch_root (`rd.sesame.net.keep`, config `network.keep`).
+    pub net_keep: bool,
+
+    /// Serve SSH (default true) and on which port (default 22).
+    pub ssh_enabled: bool,
+    pub ssh_port: u16,
+    /// Ask for passphrases on the console too (`rd.sesame.console`, default true).
+    pub console_prompt: bool,
+
+    /// `rd.luks.*`, and the crypttab names the config adds.
+    pub luks: LuksCmdline,
+    pub luks_volumes: Vec<String>,
+    /// Hand the passphrase on to the kernel keyring (`rd.sesame.keyring`, config `luks.keyring`).
+    pub keyring: bool,
+    /// `rd.sesame.overlayroot=`.
+    pub overlayroot: Option<crate::cmdline::Overlayroot>,
 }
 
 impl Settings {
@@ -64,7 +93,41 @@ impl Settings {
             verbose: parsed.sesame.debug.unwrap_or(false),
             modules_load: config.modules.load.clone(),
             cmdline_words: words.into_iter().map(|w| (w.key, w.value)).collect(),
+            ip: parsed.ip.clone(),
+            nameservers: parsed.nameservers.clone(),
+            peerdns: parsed.peerdns.unwrap_or(true),
+            ifnames: parsed.ifnames.clone(),
+            neednet: parsed.neednet.unwrap_or(false),
+            hostname: parsed.ip.iter().find_map(|c| match c {
+                IpConfig::Static(s) => s.hostname.clone(),
+                _ => None,
+            }),
+            net_keep: parsed
+                .sesame
+                .net_keep
+                .or(config.network.keep)
+                .unwrap_or(false),
+            ssh_enabled: parsed.sesame.ssh.or(config.ssh.enabled).unwrap_or(true),
+            ssh_port: parsed.sesame.ssh_port.or(config.ssh.port).unwrap_or(22),
+            console_prompt: parsed.sesame.console.unwrap_or(true),
+            luks: parsed.luks.clone(),
+            luks_volumes: config.luks.volumes.clone(),
+            keyring: parsed
+                .sesame
+                .keyring
+                .or(config.luks.keyring)
+                .unwrap_or(false),
+            overlayroot: parsed.sesame.overlayroot.clone(),
         }
+    }
+
+    /// Whether to start the network at all: not when every `ip=` says off, nor when no
+    /// `ip=` is given and neither SSH nor `rd.neednet=1` needs it.
+    pub fn network_wanted(&self) -> bool {
+        if self.ip.is_empty() {
+            return self.ssh_enabled || self.neednet;
+        }
+        !self.ip.iter().all(|c| matches!(c, IpConfig::Off))
     }
 }
 
@@ -115,6 +178,35 @@ mod tests {
             "a malformed value is ignored"
         );
         assert_eq!(s.root, Some(DeviceSpec::Path("/dev/vda".into())));
+    }
+
+    #[test]
+    fn network_and_ssh_knobs() {
+        let s = resolve("", "");
+        assert!(s.ssh_enabled && s.ssh_port == 22 && s.network_wanted() && s.peerdns);
+        assert!(!s.net_keep && !s.keyring && s.console_prompt);
+        let s = resolve(
+            "rd.sesame.ssh.port=2222 rd.sesame.net.keep=1",
+            "[ssh]\nport = 2200\n",
+        );
+        assert_eq!(s.ssh_port, 2222);
+        assert!(s.net_keep);
+        let s = resolve(
+            "",
+            "[ssh]\nport = 2200\nenabled = false\n[luks]\nkeyring = true\n",
+        );
+        assert_eq!(s.ssh_port, 2200);
+        assert!(!s.ssh_enabled && !s.network_wanted() && s.keyring);
+        let s = resolve("ip=off", "");
+        assert!(!s.network_wanted());
+        let s = resolve("rd.sesame.ssh=0 rd.neednet=1", "");
+        assert!(s.network_wanted());
+        let s = resolve(
+            "ip=10.0.0.2::10.0.0.1:255.255.255.0:vault:eth0:off rd.peerdns=0",
+            "",
+        );
+        assert_eq!(s.hostname.as_deref(), Some("vault"));
+        assert!(!s.peerdns && s.network_wanted());
     }
 
     #[test]

@@ -25,23 +25,29 @@ const MAX_PASSES: usize = 5;
 const MAX_DEPTH: usize = 40;
 
 /// Loads the drivers of every device present in `sys_devices` (normally /sys/devices).
+/// Bus devices (disks, NICs, and the devices their drivers create, such as virtio
+/// children of virtio_pci) are settled first; CPU-feature and platform modules (aesni,
+/// crc32c, ACPI drivers, slow to load under emulation) come after.
 pub fn coldplug(loader: &Loader, sys_devices: &Path) -> ColdplugReport {
     let mut report = ColdplugReport::default();
     let mut handled = BTreeSet::new();
-    for _ in 0..MAX_PASSES {
-        let mut aliases = BTreeSet::new();
-        collect_modaliases(sys_devices, 0, &mut aliases);
-        report.modaliases = aliases.len();
-        let mut new: Vec<String> = aliases.difference(&handled).cloned().collect();
-        if new.is_empty() {
-            break;
-        }
-        // Buses first: disks and NICs matter for the boot; CPU-feature modules (aesni,
-        // crc32c) and ACPI/platform drivers can come after.
-        new.sort_by_key(|a| (!is_bus_device(a), a.clone()));
-        for alias in new {
-            load_for(loader, &alias, &mut report);
-            handled.insert(alias);
+    for buses_only in [true, false] {
+        for _ in 0..MAX_PASSES {
+            let mut aliases = BTreeSet::new();
+            collect_modaliases(sys_devices, 0, &mut aliases);
+            report.modaliases = aliases.len();
+            let new: Vec<String> = aliases
+                .difference(&handled)
+                .filter(|a| !buses_only || is_bus_device(a))
+                .cloned()
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            for alias in new {
+                load_for(loader, &alias, &mut report);
+                handled.insert(alias);
+            }
         }
     }
     report
