@@ -104,11 +104,11 @@ async fn goodbye(
 ) {
     conn.close_sessions(why);
     let mut channels = conn.subscribe_channels();
-    let had_sessions = *channels.borrow() > 0;
     let _ = timeout(GOODBYE, channels.wait_for(|n| *n == 0)).await;
-    // A client whose last session closed goes by itself; a disconnect sent at once could
-    // overtake the session's last words in the client (OpenSSH drops unwritten output).
-    if had_sessions && timeout(GOODBYE, &mut *running).await.is_ok() {
+    // A client whose last session closed goes by itself — also one whose command (say
+    // `continue`) finished just before the shutdown. A disconnect sent at once could
+    // overtake the session's exit status in the client (OpenSSH then exits 255).
+    if timeout(GOODBYE, &mut *running).await.is_ok() {
         return;
     }
     let text = match why {
