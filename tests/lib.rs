@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use sesame_qemu::{
-    debian_kernel, marker_binary, parse_marker, require_tools, sesame_binary, Kernel, RootFs, Vm,
-    VmConfig,
+    debian_kernel, luks_encrypt, marker_binary, parse_marker, parse_marker_kmsg, require_tools,
+    sesame_binary, Kernel, LuksOptions, RootFs, SshClient, Vm, VmConfig,
 };
 
 pub use sesame_qemu;
@@ -93,6 +93,61 @@ impl Fixture {
             }
         }
         Ok(path)
+    }
+
+    /// A file in the test's directory holding `text` (configs, crypttabs, keys).
+    pub fn write(&self, name: &str, text: impl AsRef<[u8]>) -> Result<PathBuf> {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        Ok(p)
+    }
+
+    /// An ext4 filesystem from `root` encrypted with `luks`: (image, LUKS UUID, UUID of
+    /// the filesystem inside).
+    pub fn encrypted(
+        &self,
+        name: &str,
+        root: &RootFs,
+        size_mib: u64,
+        luks: &LuksOptions,
+    ) -> Result<(PathBuf, String, String)> {
+        let image = self.dir.join(name);
+        let fs_uuid = root.ext4_image(&image, size_mib, None)?;
+        let luks_uuid = luks_encrypt(&image, luks)?;
+        Ok((image, luks_uuid, fs_uuid))
+    }
+
+    /// The marker root, encrypted with `passphrase` (cheap PBKDF2): (image, LUKS UUID,
+    /// filesystem UUID).
+    pub fn encrypted_marker_root(&self, passphrase: &str) -> Result<(PathBuf, String, String)> {
+        self.encrypted(
+            "root.img",
+            &RootFs::new()?,
+            64,
+            &LuksOptions::new(passphrase),
+        )
+    }
+
+    /// An SSH client with a key of its own (`<dir>/<name>`), for a VM's forwarded port.
+    pub fn ssh_client(&self, name: &str, vm: &Vm) -> Result<SshClient> {
+        let port = vm
+            .ssh_port()
+            .context("the VM has no SSH forward (Nic::User { ssh: true })")?;
+        SshClient::new(&self.dir, name, port)
+    }
+
+    /// The authorized_keys file for `clients` (one line each, with options if given).
+    pub fn authorized_keys(&self, clients: &[(&SshClient, &str)]) -> Result<PathBuf> {
+        let mut text = String::new();
+        for (c, options) in clients {
+            if !options.is_empty() {
+                text.push_str(options);
+                text.push(' ');
+            }
+            text.push_str(&c.public_key()?);
+            text.push('\n');
+        }
+        self.write("authorized_keys", text)
     }
 
     /// A root filesystem with the marker as `/sbin/init`, as the ext4 image
@@ -188,4 +243,31 @@ pub fn mount_of<'a>(marker: &'a Value, target: &str) -> Option<&'a Value> {
         .iter()
         .rev()
         .find(|m| m["target"] == target)
+}
+
+/// Fails when `secret` appears anywhere sesame writes: the console log (which also
+/// carries every kmsg line the kernel echoed) and the kmsg dump the marker made
+/// (`sesame.marker.kmsg=1`).
+pub fn assert_secret_absent(vm: &Vm, secret: &str) -> Result<()> {
+    let console = vm.console_log();
+    if console.contains(secret) {
+        bail!(
+            "the secret appears in the console log {}",
+            vm.console_log_path().display()
+        );
+    }
+    if let Some(kmsg) = parse_marker_kmsg(&console) {
+        if kmsg.contains(secret) {
+            bail!("the secret appears in /dev/kmsg");
+        }
+    }
+    Ok(())
+}
+
+/// Counts the console lines holding `pattern` (e.g. how many prompts were shown).
+pub fn count_lines(vm: &Vm, pattern: &str) -> usize {
+    vm.console_log()
+        .lines()
+        .filter(|l| l.contains(pattern))
+        .count()
 }

@@ -143,11 +143,13 @@ impl SshClient {
     pub fn wait_banner(&self, timeout: Duration) -> Result<Duration> {
         let start = Instant::now();
         loop {
+            // QEMU's user network accepts at once and only then reaches for the guest; a
+            // guest not listening yet never answers that attempt, so retry often.
             if let Ok(mut s) = TcpStream::connect_timeout(
                 &([127, 0, 0, 1], self.port).into(),
                 Duration::from_secs(2),
             ) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = s.set_read_timeout(Some(Duration::from_millis(250)));
                 let mut buf = [0u8; 8];
                 if s.read_exact(&mut buf).is_ok() && &buf == b"SSH-2.0-" {
                     return Ok(start.elapsed());
@@ -159,7 +161,7 @@ impl SshClient {
                     self.port
                 );
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
