@@ -149,7 +149,7 @@ impl SshClient {
                 &([127, 0, 0, 1], self.port).into(),
                 Duration::from_secs(2),
             ) {
-                let _ = s.set_read_timeout(Some(Duration::from_millis(250)));
+                let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
                 let mut buf = [0u8; 8];
                 if s.read_exact(&mut buf).is_ok() && &buf == b"SSH-2.0-" {
                     return Ok(start.elapsed());
@@ -161,7 +161,7 @@ impl SshClient {
                     self.port
                 );
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

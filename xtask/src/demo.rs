@@ -39,7 +39,10 @@ pub fn demo() -> Result<()> {
     // An operator key of the demo's own, and the image that trusts it.
     let port = sesame_qemu::free_loopback_port()?;
     let operator = SshClient::new(&dir, "operator_ed25519", port)?;
-    std::fs::write(dir.join("authorized_keys"), format!("{}\n", operator.public_key()?))?;
+    std::fs::write(
+        dir.join("authorized_keys"),
+        format!("{}\n", operator.public_key()?),
+    )?;
     let host_key = dir.join("ssh_host_ed25519_key");
     run(Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "sesame-demo", "-f"])

@@ -68,7 +68,8 @@ fn main() {
     }
     // A root may greet whoever watches the console (the demo does).
     let motd = fs::read_to_string("/etc/motd").unwrap_or_default();
-    let mut text = format!("\n{motd}SESAME-MARKER-BEGIN\nSESAME-MARKER {report}\nSESAME-MARKER-END\n");
+    let mut text =
+        format!("\n{motd}SESAME-MARKER-BEGIN\nSESAME-MARKER {report}\nSESAME-MARKER-END\n");
     if want_kmsg {
         text.push_str("SESAME-MARKER-KMSG-BEGIN\n");
         text.push_str(&read_kmsg());
