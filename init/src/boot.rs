@@ -8,6 +8,7 @@
 //! for `retry`, `reboot` or `poweroff` from the console or SSH; PID 1 never exits.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -20,7 +21,9 @@ use crate::switch_root::{self, SwitchPlan};
 use crate::timeline::{Timeline, TIMELINE_PATH};
 use crate::view::{self, View};
 use crate::waiting::{last_resort, next_control, Waiting};
-use crate::{cmdline, console, drivers, kernelfs, logger, network, ssh, uevent, unlock};
+use crate::{
+    cmdline, console, drivers, kernelfs, logger, network, ssh, test_hooks, uevent, unlock,
+};
 use sesame_remote::Stage;
 
 /// PID 1's entry point. Never returns.
@@ -80,9 +83,28 @@ async fn supervise(timeline: Timeline, devkmsg: Option<String>) -> ! {
     let (controls_tx, mut controls) = mpsc::channel::<ControlMsg>(8);
     let console_input = console::start();
 
-    // Command line, config, modules.
-    let ctx = Arc::new(prepare(timeline.clone()).await);
+    // The console answers from the start, even if preparing fails.
+    let console = console_task::start(console_input, controls_tx.clone());
+
+    // Command line, config, modules. A failure here (a bug: it reads files and
+    // parses) still lands in the emergency state, on the console alone.
+    let ctx = loop {
+        match tokio::spawn(prepare(timeline.clone())).await {
+            Ok(ctx) => break Arc::new(ctx),
+            Err(e) => {
+                let why = format!("preparing the boot failed: {e}");
+                log::error!(
+                    "the boot stopped: {why}; the console takes `retry`, `reboot`, `poweroff`"
+                );
+                console.set(Mode::Commands {
+                    can_continue: false,
+                });
+                next_control(&mut controls, Waiting::Emergency).await;
+            }
+        }
+    };
     let s = &ctx.settings;
+    console.set_unlock(ctx.unlock.clone().filter(|_| s.console_prompt));
 
     // Side by side from here on: none of them waits for another.
     let net = network::start(s, timeline.clone()).await;
@@ -99,12 +121,6 @@ async fn supervise(timeline: Timeline, devkmsg: Option<String>) -> ! {
         controls_tx.clone(),
         net.first_address.clone(),
         timeline.clone(),
-    );
-    let console = console_task::start(
-        console_input,
-        ctx.unlock.clone(),
-        controls_tx.clone(),
-        s.console_prompt,
     );
 
     loop {
@@ -131,11 +147,17 @@ async fn supervise(timeline: Timeline, devkmsg: Option<String>) -> ! {
                 continue;
             }
         }
+        test_hooks::checkpoint(s, "switch");
         if let Err(e) = switch_root::preflight(&plan) {
             emergency(&format!("{e:#}"), &view, &console, &mut controls).await;
             root::unmount_sysroot();
             continue;
         }
+
+        // No driver is left half-loaded for the real system (bounded: a stuck probe
+        // must not hold the boot).
+        let mut ready = ctx.drivers_ready.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(5), ready.wait_for(|r| *r)).await;
 
         // Teardown: SSH closed cleanly, the network down unless kept, keyfile mounts released.
         view.set_stage(Stage::SwitchingRoot);
@@ -191,6 +213,7 @@ async fn prepare(timeline: Timeline) -> RootContext {
     );
     logger::set_verbose(settings.verbose);
     logger::refresh_console_loglevel();
+    test_hooks::checkpoint(&settings, "prepare");
     for d in &diagnostics {
         log::warn!("{d}");
     }
@@ -204,7 +227,8 @@ async fn prepare(timeline: Timeline) -> RootContext {
             None
         }
     };
-    let loader = drivers::load_modules(&settings, uevents.as_ref(), &timeline).await;
+    let (drivers_tx, drivers_ready) = tokio::sync::watch::channel(false);
+    let loader = drivers::load_modules(&settings, uevents.as_ref(), &timeline, drivers_tx).await;
     let unlock = unlock::start(
         &settings,
         loader.clone(),
@@ -217,6 +241,7 @@ async fn prepare(timeline: Timeline) -> RootContext {
         uevents,
         timeline,
         unlock,
+        drivers_ready,
     }
 }
 

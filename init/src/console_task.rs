@@ -28,32 +28,41 @@ pub enum Mode {
 #[derive(Clone)]
 pub struct Console {
     mode: Arc<watch::Sender<Mode>>,
+    unlock: Arc<watch::Sender<Option<Arc<Unlock>>>>,
 }
 
 impl Console {
     pub fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
     }
+
+    /// The volumes to ask for (known once the boot is prepared); None: no prompt
+    /// (`rd.sesame.console=0`, or LUKS disabled).
+    pub fn set_unlock(&self, unlock: Option<Arc<Unlock>>) {
+        self.unlock.send_replace(unlock);
+    }
 }
 
-/// Starts the console task. `prompt` is false with `rd.sesame.console=0`.
+/// Starts the console task; it can take commands before the volumes are known.
 pub fn start(
     input: Option<mpsc::UnboundedReceiver<Line>>,
-    unlock: Option<Arc<Unlock>>,
     controls: mpsc::Sender<ControlMsg>,
-    prompt: bool,
 ) -> Console {
     let (tx, rx) = watch::channel(Mode::Idle);
+    let (unlock_tx, unlock_rx) = watch::channel(None);
     if let Some(input) = input {
-        tokio::spawn(run(input, rx, unlock.filter(|_| prompt), controls));
+        tokio::spawn(run(input, rx, unlock_rx, controls));
     }
-    Console { mode: Arc::new(tx) }
+    Console {
+        mode: Arc::new(tx),
+        unlock: Arc::new(unlock_tx),
+    }
 }
 
 async fn run(
     mut input: mpsc::UnboundedReceiver<Line>,
     mut mode: watch::Receiver<Mode>,
-    unlock: Option<Arc<Unlock>>,
+    unlock: watch::Receiver<Option<Arc<Unlock>>>,
     controls: mpsc::Sender<ControlMsg>,
 ) {
     // Echo stays off for as long as passphrases are asked for, so nothing typed early
@@ -67,6 +76,7 @@ async fn run(
             echo = None;
         }
         crate::console::discard_pending(&mut input);
+        let unlock = unlock.borrow().clone();
         let keep_going = match (current, &unlock) {
             (Mode::Unlock, Some(u)) => prompt_once(&mut input, &mut mode, u).await,
             (Mode::Commands { can_continue }, _) => {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tokio::sync::broadcast;
 
-use crate::modules::coldplug::{self, ColdplugReport};
+use crate::modules::coldplug::{self, ColdplugReport, Devices};
 use crate::modules::index::ModuleIndex;
 use crate::modules::load::Loader;
 use crate::settings::Settings;
@@ -18,10 +18,13 @@ use crate::uevent::Uevent;
 /// coldplug of the devices present, the config's `modules.load`, and every device
 /// announced later. Returns at once, so the network, SSH and the console start while
 /// drivers load (they all follow devices as they appear).
+/// `buses_done` turns true once the disks' and network cards' drivers are loaded (at
+/// once when there is no module index).
 pub async fn load_modules(
     settings: &Settings,
     uevents: Option<&broadcast::Sender<Arc<Uevent>>>,
     timeline: &Timeline,
+    buses_done: tokio::sync::watch::Sender<bool>,
 ) -> Option<Arc<Loader>> {
     let started = Instant::now();
     let release = nix::sys::utsname::uname()
@@ -44,6 +47,7 @@ pub async fn load_modules(
                 if present.is_empty() { "none".into() } else { present.join(", ") }
             );
             timeline.mark("modules_loaded", Some("none".into()));
+            buses_done.send_replace(true);
             return None;
         }
     };
@@ -55,21 +59,28 @@ pub async fn load_modules(
     let load = settings.modules_load.clone();
     let timeline = timeline.clone();
     tokio::task::spawn_blocking(move || {
-        let report = coldplug::coldplug(&coldplug_loader, std::path::Path::new("/sys/devices"));
+        let dir = std::path::Path::new("/sys/devices");
+        // Disks and NICs first: that is what the boot waits for.
+        let buses = coldplug::coldplug(&coldplug_loader, dir, Devices::Buses);
+        log::info!(
+            "modules: {} loaded for disks and network cards in {:.2} s",
+            buses.loaded.len(),
+            started.elapsed().as_secs_f64()
+        );
+        timeline.mark(
+            "modules_loaded",
+            Some(format!("{} modules", buses.loaded.len())),
+        );
+        let rest = coldplug::coldplug(&coldplug_loader, dir, Devices::All);
         for name in &load {
             if let Err(e) = coldplug_loader.load(name) {
                 log::warn!("{e} (listed in modules.load of the config)");
             }
         }
-        log::info!(
-            "modules: {} loaded for {} devices in {:.2} s",
-            report.loaded.len(),
-            report.modaliases,
+        log::debug!(
+            "modules: {} more for the other devices, {:.2} s in all",
+            rest.loaded.len(),
             started.elapsed().as_secs_f64()
-        );
-        timeline.mark(
-            "modules_loaded",
-            Some(format!("{} modules", report.loaded.len())),
         );
     });
     Some(loader)
@@ -85,7 +96,7 @@ async fn hotplug_modules(loader: Arc<Loader>, mut events: broadcast::Receiver<Ar
                 log::debug!("{n} uevents missed; rescanning sysfs");
                 let l = loader.clone();
                 let _ = tokio::task::spawn_blocking(move || {
-                    coldplug::coldplug(&l, std::path::Path::new("/sys/devices"))
+                    coldplug::coldplug(&l, std::path::Path::new("/sys/devices"), Devices::All)
                 })
                 .await;
                 continue;

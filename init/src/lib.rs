@@ -24,6 +24,7 @@ pub mod rootfs;
 pub mod settings;
 pub mod ssh;
 pub mod switch_root;
+pub mod test_hooks;
 pub mod timeline;
 pub mod uevent;
 pub mod unlock;

@@ -29,6 +29,8 @@ pub struct RootContext {
     pub uevents: Option<broadcast::Sender<Arc<Uevent>>>,
     pub timeline: Timeline,
     pub unlock: Option<Arc<Unlock>>,
+    /// True once the drivers of disks and network cards are loaded.
+    pub drivers_ready: tokio::sync::watch::Receiver<bool>,
 }
 
 impl RootContext {
@@ -47,6 +49,7 @@ pub async fn find_and_mount(ctx: Arc<RootContext>) -> Result<SwitchPlan> {
         "no root device: the kernel command line has no root= and the config no boot.root; \
          add root=UUID=<uuid of the root filesystem> to the kernel command line",
     )?;
+    crate::test_hooks::checkpoint(s, "root");
     if let Some(u) = &ctx.unlock {
         u.wait_listed(s.timeout).await?;
     }

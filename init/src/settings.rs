@@ -58,6 +58,9 @@ pub struct Settings {
     pub keyring: bool,
     /// `rd.sesame.overlayroot=`.
     pub overlayroot: Option<crate::cmdline::Overlayroot>,
+    /// `rd.sesame.test.panic=<stage>` (test builds only).
+    #[cfg(feature = "test-hooks")]
+    pub test_panic: Option<String>,
 }
 
 impl Settings {
@@ -118,6 +121,8 @@ impl Settings {
                 .or(config.luks.keyring)
                 .unwrap_or(false),
             overlayroot: parsed.sesame.overlayroot.clone(),
+            #[cfg(feature = "test-hooks")]
+            test_panic: parsed.sesame.test_panic.clone(),
         }
     }
 

@@ -24,30 +24,37 @@ const MAX_PASSES: usize = 5;
 /// sysfs is a tree without cycles when symlinks are not followed; bound depth anyway.
 const MAX_DEPTH: usize = 40;
 
-/// Loads the drivers of every device present in `sys_devices` (normally /sys/devices).
-/// Bus devices (disks, NICs, and the devices their drivers create, such as virtio
-/// children of virtio_pci) are settled first; CPU-feature and platform modules (aesni,
-/// crc32c, ACPI drivers, slow to load under emulation) come after.
-pub fn coldplug(loader: &Loader, sys_devices: &Path) -> ColdplugReport {
+/// Which devices a coldplug pass handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Devices {
+    /// Bus devices (disks, NICs, and the devices their drivers create, such as virtio
+    /// children of virtio_pci): what the boot waits for.
+    Buses,
+    /// Everything: CPU-feature and platform modules too (aesni, crc32c, ACPI drivers,
+    /// slow to load under emulation).
+    All,
+}
+
+/// Loads the drivers of the devices present in `sys_devices` (normally /sys/devices),
+/// pass after pass until no new device appears.
+pub fn coldplug(loader: &Loader, sys_devices: &Path, which: Devices) -> ColdplugReport {
     let mut report = ColdplugReport::default();
     let mut handled = BTreeSet::new();
-    for buses_only in [true, false] {
-        for _ in 0..MAX_PASSES {
-            let mut aliases = BTreeSet::new();
-            collect_modaliases(sys_devices, 0, &mut aliases);
-            report.modaliases = aliases.len();
-            let new: Vec<String> = aliases
-                .difference(&handled)
-                .filter(|a| !buses_only || is_bus_device(a))
-                .cloned()
-                .collect();
-            if new.is_empty() {
-                break;
-            }
-            for alias in new {
-                load_for(loader, &alias, &mut report);
-                handled.insert(alias);
-            }
+    for _ in 0..MAX_PASSES {
+        let mut aliases = BTreeSet::new();
+        collect_modaliases(sys_devices, 0, &mut aliases);
+        report.modaliases = aliases.len();
+        let new: Vec<String> = aliases
+            .difference(&handled)
+            .filter(|a| which == Devices::All || is_bus_device(a))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        for alias in new {
+            load_for(loader, &alias, &mut report);
+            handled.insert(alias);
         }
     }
     report
