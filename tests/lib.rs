@@ -271,3 +271,13 @@ pub fn count_lines(vm: &Vm, pattern: &str) -> usize {
         .filter(|l| l.contains(pattern))
         .count()
 }
+
+/// Whether the marker saw an interface administratively up (`IFF_UP` in its
+/// `/sys/class/net/*/flags`). This is what sesame controls; `operstate` follows the
+/// carrier through the kernel's link watcher, which may lag by up to a second, so a test
+/// that reads it right after switch_root can see "down" on a link that is up.
+pub fn admin_up(iface: &Value) -> Option<bool> {
+    let flags = iface["flags"].as_str()?;
+    let bits = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
+    Some(bits & 0x1 != 0)
+}

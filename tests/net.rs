@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use sesame_qemu::{Disk, NetNs, Nic, SshClient, Vm};
-use sesame_tests::{boot_to_marker, is_kernel_cmdline_echo, wait_for_line, Fixture, BOOT_TIMEOUT};
+use sesame_tests::{
+    admin_up, boot_to_marker, is_kernel_cmdline_echo, wait_for_line, Fixture, BOOT_TIMEOUT,
+};
 
 const PASS: &str = "network test passphrase";
 
@@ -44,7 +46,7 @@ fn dhcp_on_the_user_network_kept_for_the_real_system() -> Result<()> {
     vm.send_console(b"continue\r")?;
     let m = boot_to_marker(&vm)?;
     let eth0 = iface(&m, "eth0");
-    ensure!(eth0["operstate"] == "up", "eth0 was not kept up: {eth0}");
+    ensure!(admin_up(eth0) == Some(true), "eth0 was not kept up: {eth0}");
     ensure!(
         eth0["addresses"].to_string().contains("10.0.2.15"),
         "eth0: {eth0}"
@@ -140,7 +142,7 @@ fn dnsmasq_in_a_namespace_lease_renewed_while_waiting() -> Result<()> {
     let m = boot_to_marker(&vm)?;
     let eth0 = iface(&m, "eth0");
     ensure!(
-        eth0["operstate"] == "down",
+        admin_up(eth0) == Some(false),
         "the network was not torn down: {eth0}"
     );
     ensure!(

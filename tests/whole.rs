@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use sesame_qemu::{Disk, DiskBus, LuksOptions, Nic, RootFs, SshClient, Vm};
 use sesame_tests::{
-    assert_secret_absent, boot_to_marker, is_kernel_cmdline_echo, mount_of, wait_for_line, Fixture,
-    BOOT_TIMEOUT,
+    admin_up, assert_secret_absent, boot_to_marker, is_kernel_cmdline_echo, mount_of,
+    wait_for_line, Fixture, BOOT_TIMEOUT,
 };
 
 const PASS: &str = "whole boot passphrase";
@@ -70,7 +70,7 @@ fn encrypted_root_unlocked_over_ssh_reaches_the_real_root() -> Result<()> {
     }
     let eth0 = &m["net"]["eth0"];
     ensure!(
-        eth0["operstate"] == "down",
+        admin_up(eth0) == Some(false),
         "the network was not torn down: {eth0}"
     );
     ensure!(
