@@ -74,7 +74,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
     let kernel = kernel_version(&opts.modules_dir)?;
     let index = ModuleIndex::read_dir(&opts.modules_dir)
         .with_context(|| format!("reading the module index of {}", opts.modules_dir.display()))?;
-    let selection = modset::select(&index, &config.modules).context("choosing modules")?;
+    let host_mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let root_fs = modset::root_filesystems(config.boot.rootfstype.as_deref(), &host_mounts);
+    let selection =
+        modset::select_with_root(&index, &config.modules, &root_fs).context("choosing modules")?;
     let firmware_wanted = add_modules(&mut archive, opts, &kernel, &index, &selection)?;
     let (firmware, firmware_missing) =
         add_firmware(&mut archive, &opts.firmware_dir, &firmware_wanted);

@@ -1,6 +1,8 @@
 //! Which modules an image carries: a default set that boots common servers and VMs,
-//! plus what the config names, closed over dependencies (`modules.dep`) and soft
-//! dependencies (`modules.softdep`); and the trimmed index files written for them.
+//! the root's filesystem when it is not one of the small defaults (named by the config
+//! or used by the build host's own `/`), plus what the config names, closed over
+//! dependencies (`modules.dep`) and soft dependencies (`modules.softdep`); and the
+//! trimmed index files written for them.
 
 use std::collections::BTreeSet;
 
@@ -82,8 +84,40 @@ pub const DEFAULT_MODULES: &[(&str, &[&str])] = &[
             "crc32c_intel",
         ],
     ),
-    ("filesystems", &["ext4", "xfs", "btrfs", "vfat", "overlay"]),
+    ("filesystems", &["ext4", "vfat", "overlay"]),
 ];
+
+/// Filesystems that never hold a root on a disk: the build host using one for `/` (a
+/// container's overlay, a live system's tmpfs) says nothing about the machine's root.
+const NOT_A_DISK_ROOT: &[&str] = &[
+    "rootfs", "tmpfs", "ramfs", "overlay", "aufs", "9p", "virtiofs", "nfs", "nfs4", "cifs", "smb3",
+    "fuse", "fuseblk", "devtmpfs", "proc", "sysfs",
+];
+
+/// The filesystem types the image needs for the root beyond the defaults: the
+/// config's `boot.rootfstype`, else the type the build host mounts on `/` (from
+/// `/proc/self/mounts`, last entry wins as the kernel stacks them). Large modules such as
+/// xfs (0.7 MB) and btrfs (0.8 MB with its raid6/zstd dependencies) are carried only this
+/// way or through `modules.include`, so an ext4 machine's image stays small.
+pub fn root_filesystems(config_rootfstype: Option<&str>, host_mounts: &str) -> Vec<String> {
+    if let Some(types) = config_rootfstype {
+        return types
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect();
+    }
+    let root = host_mounts.lines().rev().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let (_dev, target, fstype) = (f.next()?, f.next()?, f.next()?);
+        (target == "/").then_some(fstype)
+    });
+    match root {
+        Some(t) if !NOT_A_DISK_ROOT.contains(&t) => vec![t.to_string()],
+        _ => Vec::new(),
+    }
+}
 
 /// Loaded when a LUKS volume is to be opened: no device announces them, and dm-crypt's
 /// own requests for ciphers are only a fallback (through our `modprobe`).
@@ -98,11 +132,39 @@ pub struct Selection {
     pub absent: Vec<String>,
     /// Requested names that are built into this kernel (nothing to ship).
     pub builtin: Vec<String>,
+    /// Root filesystem types added beyond the defaults (see [`root_filesystems`]), and
+    /// those this kernel has no module for (built in, or unknown).
+    pub root_filesystems: Vec<String>,
 }
 
-/// Chooses the image's modules.
+/// Chooses the image's modules: the default set and the config's.
 pub fn select(index: &ModuleIndex, config: &ModulesConfig) -> Result<Selection> {
+    select_with_root(index, config, &[])
+}
+
+/// Chooses the image's modules: the default set, the modules of the root filesystem
+/// types `root_fs` (from [`root_filesystems`]; a type the kernel has built in or does
+/// not know is skipped, never an error) and the config's.
+pub fn select_with_root(
+    index: &ModuleIndex,
+    config: &ModulesConfig,
+    root_fs: &[String],
+) -> Result<Selection> {
     let mut sel = Selection::default();
+    let defaults = || DEFAULT_MODULES.iter().flat_map(|(_, names)| names.iter());
+    for fstype in root_fs {
+        if defaults().any(|d| d == fstype) {
+            continue;
+        }
+        let by_alias = format!("fs-{fstype}");
+        let name = if index.resolve(fstype).is_empty() {
+            by_alias.as_str()
+        } else {
+            fstype.as_str()
+        };
+        add(index, name, &mut sel, false)?;
+        sel.root_filesystems.push(fstype.clone());
+    }
     let excluded: BTreeSet<String> = config.exclude.iter().map(|m| normalize(m)).collect();
     let defaults = DEFAULT_MODULES
         .iter()
@@ -229,6 +291,36 @@ mod tests {
         assert_eq!(got, vec!["dm_crypt", "dm_mod", "ecb", "virtio_pci", "xts"]);
         assert!(sel.builtin.contains(&"ext4".to_string()));
         assert!(sel.absent.contains(&"e1000e".to_string()));
+    }
+
+    #[test]
+    fn root_filesystem_from_the_config_or_the_host() {
+        let mounts =
+            "rootfs / rootfs rw 0 0\n/dev/mapper/root / xfs rw 0 0\nproc /proc proc rw 0 0\n";
+        assert_eq!(root_filesystems(None, mounts), vec!["xfs"]);
+        assert_eq!(root_filesystems(Some("btrfs"), mounts), vec!["btrfs"]);
+        assert_eq!(
+            root_filesystems(Some(" ext4, xfs ,"), ""),
+            vec!["ext4", "xfs"]
+        );
+        // A container's overlay or no mounts at all: nothing to add.
+        assert!(root_filesystems(None, "overlay / overlay rw 0 0\n").is_empty());
+        assert!(root_filesystems(None, "").is_empty());
+        assert!(root_filesystems(None, "garbage\n/ \n").is_empty());
+    }
+
+    #[test]
+    fn root_filesystem_module_by_alias_and_unknown_ones_skipped() {
+        let idx = index();
+        let sel = select_with_root(
+            &idx,
+            &ModulesConfig::default(),
+            &["other".into(), "nosuchfs".into(), "ext4".into()],
+        )
+        .unwrap();
+        assert!(sel.modules.contains("other"), "{:?}", sel.modules);
+        assert_eq!(sel.root_filesystems, vec!["other", "nosuchfs"]);
+        assert!(sel.absent.contains(&"fs-nosuchfs".to_string()));
     }
 
     #[test]
