@@ -328,7 +328,9 @@ fn build_image(
         report.change("", "build", &path, &format!(" (kernel {version})"));
         return Ok(());
     }
-    let inputs = inputs(host, Some(version), args)?;
+    let mut inputs = inputs(host, Some(version), args)?;
+    // --authorized-keys has been copied by now: build from the copy, as the hooks will.
+    inputs.authorized_keys = host.authorized_keys(None);
     let opts = inputs.build_options(host, &path, exe);
     let existed = path.exists();
     let (summary, changed) = build_if_changed(&opts)?;
