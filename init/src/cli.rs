@@ -305,6 +305,18 @@ mod tests {
     }
 
     #[test]
+    fn completions_know_the_commands_and_their_options() {
+        for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sesame", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            for word in ["uninstall", "--dry-run", "--bootloader", "kernel-install"] {
+                assert!(text.contains(word), "{shell}: {word}");
+            }
+        }
+    }
+
+    #[test]
     fn inputs_default_under_the_root_and_explicit_paths_stay() {
         let host = Host::new("/scratch");
         let args = InputArgs {

@@ -97,7 +97,9 @@ pub fn root_fstype(host: &Host) -> Option<String> {
         .filter(|t| t != "rootfs" && t != "overlay" && t != "tmpfs")
 }
 
-/// `(interface, driver module)` for every network interface backed by a device.
+/// `(interface, driver module)` for every network interface backed by a device. A
+/// driver built into the running kernel has no `module` link: its driver's name stands
+/// for the module, since the kernel the image is for may build it as one.
 pub fn nic_drivers(host: &Host) -> Vec<(String, String)> {
     let Ok(entries) = std::fs::read_dir(host.path("/sys/class/net")) else {
         return Vec::new();
@@ -105,8 +107,11 @@ pub fn nic_drivers(host: &Host) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = entries
         .flatten()
         .filter_map(|e| {
-            let module = std::fs::read_link(e.path().join("device/driver/module")).ok()?;
-            let name = module.file_name()?.to_string_lossy().into_owned();
+            let driver = e.path().join("device/driver");
+            let target = std::fs::read_link(driver.join("module"))
+                .or_else(|_| std::fs::read_link(&driver))
+                .ok()?;
+            let name = target.file_name()?.to_string_lossy().into_owned();
             Some((e.file_name().to_string_lossy().into_owned(), name))
         })
         .collect();
@@ -156,6 +161,13 @@ mod tests {
         std::fs::create_dir_all(&eth).unwrap();
         std::os::unix::fs::symlink("../../../../module/virtio_net", eth.join("module")).unwrap();
         std::fs::create_dir_all(root.join("sys/class/net/lo")).unwrap();
+        // A driver built into the running kernel: no module link, named by the driver.
+        std::fs::create_dir_all(root.join("sys/class/net/eth9/device")).unwrap();
+        std::os::unix::fs::symlink(
+            "../../../../bus/virtio/drivers/virtio_blk",
+            root.join("sys/class/net/eth9/device/driver"),
+        )
+        .unwrap();
         let modules = root.join("lib/modules/6.1.0-1-test");
         std::fs::create_dir_all(modules.join("kernel")).unwrap();
         // A tiny module image whose .modinfo names its firmware, as elf::firmware reads it.
@@ -228,13 +240,19 @@ mod tests {
         assert_eq!(root_fstype(&host).as_deref(), Some("xfs"));
         assert_eq!(
             nic_drivers(&host),
-            vec![("eth0".into(), "virtio_net".into())]
+            vec![
+                ("eth0".into(), "virtio_net".into()),
+                ("eth9".into(), "virtio_blk".into())
+            ]
         );
         let mut out = Vec::new();
         check(&host, &inputs, &index(), &Config::default(), &mut out);
         assert!(out
             .iter()
             .any(|f| f.severity == Severity::Ok && f.text.contains("virtio_net")));
+        let eth9 = out.iter().find(|f| f.text.starts_with("eth9")).unwrap();
+        assert_eq!(eth9.severity, Severity::Error, "{eth9:?}");
+        assert!(eth9.text.contains("driver virtio_blk"), "{eth9:?}");
         let xfs = out.iter().find(|f| f.text.contains("xfs")).unwrap();
         assert_eq!(xfs.severity, Severity::Error, "{xfs:?}");
         assert!(xfs.text.contains("modules.include"), "{xfs:?}");
