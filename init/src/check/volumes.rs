@@ -1,0 +1,203 @@
+//! The crypttab volumes the image will open exist on this host, found by sesame's own
+//! prober (`blockdev::scan`) the way the boot will look for them.
+
+use std::path::Path;
+
+use sesame_crypt::crypttab::parse_crypttab;
+use sesame_crypt::device::DeviceSpec;
+
+use super::{error, ok, warn, Finding};
+use crate::blockdev::scan::{self, BlockDevice};
+use crate::config::Config;
+use crate::host::Host;
+use crate::image::crypttab;
+
+pub(super) fn check(host: &Host, path: Option<&Path>, config: &Config, out: &mut Vec<Finding>) {
+    let Some(path) = path else {
+        out.push(ok(
+            "no crypttab: every LUKS device found at boot is offered, named luks-<UUID>".into(),
+        ));
+        return;
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            out.push(error(format!("{}: {e}", path.display())));
+            return;
+        }
+    };
+    let selected = match crypttab::select(&text, &config.luks.volumes, &[]) {
+        Ok(s) => s.volumes,
+        Err(e) => {
+            out.push(error(format!(
+                "{e}; fix luks.volumes or {}",
+                path.display()
+            )));
+            return;
+        }
+    };
+    let (entries, problems) = parse_crypttab(&text);
+    for p in problems {
+        out.push(warn(format!("{}: {p}", path.display())));
+    }
+    if selected.is_empty() {
+        if !entries.is_empty() {
+            let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+            out.push(warn(format!(
+                "{} names {} but none is marked `initramfs` (or listed in luks.volumes): sesame \
+                 would offer every LUKS device as luks-<UUID>, while this system expects \
+                 /dev/mapper/{}; add `initramfs` to the options of the root's entry",
+                path.display(),
+                names.join(", "),
+                names[0]
+            )));
+        }
+        return;
+    }
+    let devices = scan::scan(&host.path("/sys/class/block"), &host.path("/dev"));
+    for entry in entries.iter().filter(|e| selected.contains(&e.name)) {
+        let spec = rooted(host, &entry.device);
+        let found: Vec<&BlockDevice> = scan::find(&devices, &spec);
+        match found.as_slice() {
+            [] => out.push(error(format!(
+                "crypttab volume {}: no device {} on this host, so the boot would wait for it \
+                 until rd.timeout; fix the entry in {} (`blkid` shows the UUIDs)",
+                entry.name,
+                entry.device,
+                path.display()
+            ))),
+            [one] => {
+                let luks = one.fs.as_ref().is_some_and(|f| f.fstype.is_luks());
+                if luks {
+                    out.push(ok(format!(
+                        "crypttab volume {}: {} is {}",
+                        entry.name,
+                        entry.device,
+                        one.describe()
+                    )));
+                } else {
+                    out.push(warn(format!(
+                        "crypttab volume {}: {} is {}, not a LUKS device; sesame opens LUKS only",
+                        entry.name,
+                        entry.device,
+                        one.describe()
+                    )));
+                }
+            }
+            many => {
+                let names: Vec<&str> = many.iter().map(|d| d.name.as_str()).collect();
+                out.push(warn(format!(
+                    "crypttab volume {}: {} names several devices ({}): a cloned disk? the boot \
+                     could pick either; give each a UUID of its own (cryptsetup luksUUID --uuid)",
+                    entry.name,
+                    entry.device,
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+}
+
+/// A device path names a node under the root (`/dev/vdb` is `<root>/dev/vdb`).
+fn rooted(host: &Host, spec: &DeviceSpec) -> DeviceSpec {
+    match spec {
+        DeviceSpec::Path(p) if !host.is_system() => {
+            DeviceSpec::Path(host.path(p).to_string_lossy().into_owned())
+        }
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Severity;
+
+    /// A host whose only block device, vdb, holds an ext4 filesystem with `uuid`.
+    fn host_with_ext4(uuid: &str) -> (tempfile::TempDir, Host) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("sys/devices/vdb")).unwrap();
+        std::fs::create_dir_all(root.join("sys/class/block")).unwrap();
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        std::fs::write(root.join("sys/devices/vdb/size"), "8192\n").unwrap();
+        std::os::unix::fs::symlink(
+            root.join("sys/devices/vdb"),
+            root.join("sys/class/block/vdb"),
+        )
+        .unwrap();
+        let node = root.join("dev/vdb");
+        std::fs::File::create(&node)
+            .unwrap()
+            .set_len(4 << 20)
+            .unwrap();
+        let status = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-U", uuid])
+            .arg(&node)
+            .status()
+            .expect("mkfs.ext4 (apt-get install -y e2fsprogs)");
+        assert!(status.success());
+        let host = Host::new(root);
+        (dir, host)
+    }
+
+    fn run(host: &Host, tab: &str, config: &Config) -> Vec<Finding> {
+        let p = host.path("/etc/crypttab");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, tab).unwrap();
+        let mut out = Vec::new();
+        check(host, Some(&p), config, &mut out);
+        out
+    }
+
+    const UUID: &str = "0b3c5a1e-9f1d-4c2b-8a7e-1234567890ab";
+
+    #[test]
+    fn a_missing_uuid_is_an_error_a_present_one_is_found() {
+        let (_d, host) = host_with_ext4(UUID);
+        let out = run(
+            &host,
+            "root UUID=11111111-2222-3333-4444-555555555555 none luks,initramfs\n",
+            &Config::default(),
+        );
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].severity, Severity::Error);
+        assert!(out[0].text.contains("no device UUID=11111111"), "{out:?}");
+
+        // Present, but ext4 rather than LUKS (the unit test has no cryptsetup at hand).
+        let out = run(
+            &host,
+            &format!("root UUID={UUID} none luks,initramfs\n"),
+            &Config::default(),
+        );
+        assert_eq!(out[0].severity, Severity::Warning, "{out:?}");
+        assert!(out[0].text.contains("vdb ext4"), "{out:?}");
+
+        // A path is looked up under the root.
+        let out = run(
+            &host,
+            "root /dev/vdb none luks,initramfs\n",
+            &Config::default(),
+        );
+        assert!(out[0].text.contains("vdb ext4"), "{out:?}");
+    }
+
+    #[test]
+    fn unmarked_entries_are_warned_about_and_names_from_the_config_checked() {
+        let (_d, host) = host_with_ext4(UUID);
+        let tab = "cryptroot UUID=11111111-2222-3333-4444-555555555555 none luks\n";
+        let out = run(&host, tab, &Config::default());
+        assert_eq!(out[0].severity, Severity::Warning, "{out:?}");
+        assert!(out[0].text.contains("/dev/mapper/cryptroot"), "{out:?}");
+        let mut config = Config::default();
+        config.luks.volumes.push("cryptroot".into());
+        let out = run(&host, tab, &config);
+        assert_eq!(out[0].severity, Severity::Error, "{out:?}");
+        config.luks.volumes = vec!["other".into()];
+        let out = run(&host, tab, &config);
+        assert!(out[0].text.contains("luks.volumes"), "{out:?}");
+        let mut out = Vec::new();
+        check(&host, None, &Config::default(), &mut out);
+        assert_eq!(out[0].severity, Severity::Ok);
+    }
+}
