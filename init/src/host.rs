@@ -216,6 +216,7 @@ impl Inputs {
             init_binary: init_binary.to_path_buf(),
             firmware_dir: self.firmware_dir.clone(),
             mtime: source_date_epoch(),
+            host_mounts: host.path("/proc/self/mounts"),
         }
     }
 }

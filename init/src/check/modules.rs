@@ -18,7 +18,10 @@ pub(super) fn check(
     config: &Config,
     out: &mut Vec<Finding>,
 ) {
-    let selection = match modset::select(index, &config.modules) {
+    // The same choice the builder makes, the root's filesystem included.
+    let mounts = std::fs::read_to_string(host.path("/proc/self/mounts")).unwrap_or_default();
+    let root_fs = modset::root_filesystems(config.boot.rootfstype.as_deref(), &mounts);
+    let selection = match modset::select_with_root(index, &config.modules, &root_fs) {
         Ok(s) => s,
         Err(e) => {
             out.push(error(format!(
@@ -256,6 +259,21 @@ mod tests {
         let xfs = out.iter().find(|f| f.text.contains("xfs")).unwrap();
         assert_eq!(xfs.severity, Severity::Error, "{xfs:?}");
         assert!(xfs.text.contains("modules.include"), "{xfs:?}");
+    }
+
+    #[test]
+    fn the_hosts_root_filesystem_module_is_carried_without_config() {
+        let (_d, host, inputs) = host();
+        let index = ModuleIndex::parse(
+            "kernel/virtio_net.ko:\nkernel/fs/xfs/xfs.ko:\n",
+            "alias fs-xfs xfs\n",
+            "",
+            "",
+        );
+        let mut out = Vec::new();
+        check(&host, &inputs, &index, &Config::default(), &mut out);
+        let xfs = out.iter().find(|f| f.text.contains("xfs")).unwrap();
+        assert_eq!(xfs.severity, Severity::Ok, "{xfs:?}");
     }
 
     #[test]

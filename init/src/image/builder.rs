@@ -43,6 +43,9 @@ pub struct BuildOptions {
     pub firmware_dir: PathBuf,
     /// mtime of every entry (`SOURCE_DATE_EPOCH`, else 0).
     pub mtime: u32,
+    /// The build host's mount table (`/proc/self/mounts`): the filesystem of its `/`
+    /// goes into the image when it is not one of the defaults.
+    pub host_mounts: PathBuf,
 }
 
 /// What was built, for the summary.
@@ -74,7 +77,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
     let kernel = kernel_version(&opts.modules_dir)?;
     let index = ModuleIndex::read_dir(&opts.modules_dir)
         .with_context(|| format!("reading the module index of {}", opts.modules_dir.display()))?;
-    let host_mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let host_mounts = std::fs::read_to_string(&opts.host_mounts).unwrap_or_default();
     let root_fs = modset::root_filesystems(config.boot.rootfstype.as_deref(), &host_mounts);
     let selection =
         modset::select_with_root(&index, &config.modules, &root_fs).context("choosing modules")?;
