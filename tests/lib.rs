@@ -275,7 +275,8 @@ pub fn count_lines(vm: &Vm, pattern: &str) -> usize {
 /// Whether the marker saw an interface administratively up (`IFF_UP` in its
 /// `/sys/class/net/*/flags`). This is what sesame controls; `operstate` follows the
 /// carrier through the kernel's link watcher, which may lag by up to a second, so a test
-/// that reads it right after switch_root can see "down" on a link that is up.
+/// that reads it right after switch_root can see "down" on a link that is up. (A link
+/// set down reads "down" at once: sysfs reports any link not running as down.)
 pub fn admin_up(iface: &Value) -> Option<bool> {
     let flags = iface["flags"].as_str()?;
     let bits = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;

@@ -142,7 +142,7 @@ fn dnsmasq_in_a_namespace_lease_renewed_while_waiting() -> Result<()> {
     let m = boot_to_marker(&vm)?;
     let eth0 = iface(&m, "eth0");
     ensure!(
-        admin_up(eth0) == Some(false),
+        admin_up(eth0) == Some(false) && eth0["operstate"] == "down",
         "the network was not torn down: {eth0}"
     );
     ensure!(

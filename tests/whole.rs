@@ -70,7 +70,7 @@ fn encrypted_root_unlocked_over_ssh_reaches_the_real_root() -> Result<()> {
     }
     let eth0 = &m["net"]["eth0"];
     ensure!(
-        admin_up(eth0) == Some(false),
+        admin_up(eth0) == Some(false) && eth0["operstate"] == "down",
         "the network was not torn down: {eth0}"
     );
     ensure!(
