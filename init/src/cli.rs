@@ -251,6 +251,13 @@ pub fn print_summary(s: &builder::BuildSummary, out: &mut dyn Write) {
         modules.push_str(&format!(" (built in: {})", s.selection.builtin.join(", ")));
     }
     let _ = writeln!(out, "{modules}");
+    if !s.selection.root_filesystems.is_empty() {
+        let _ = writeln!(
+            out,
+            "  root filesystem beyond the defaults: {} (boot.rootfstype, else this host's /)",
+            s.selection.root_filesystems.join(", ")
+        );
+    }
     if !s.selection.absent.is_empty() {
         let _ = writeln!(
             out,
