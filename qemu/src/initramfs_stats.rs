@@ -250,12 +250,57 @@ mod tests {
         let p = dir.path().join("img");
         std::fs::write(&p, &a).unwrap();
         let s = initramfs_stats(&p).unwrap();
-        assert_eq!(s.entries, 3);
+        assert_eq!(s.entries, 4);
         assert_eq!(s.files.len(), 3);
         assert_eq!(s.segments, ["plain", "plain"]);
         assert_eq!(s.sum_where(|p| p.contains("/modules/")), (8, 1));
         assert_eq!(s.by_prefix(1)[0], ("usr".to_string(), 8, 1));
         assert_eq!(s.compressed_bytes, a.len() as u64);
+    }
+
+    #[test]
+    fn reads_a_plain_archive_then_a_zstd_one() {
+        let mut early = Vec::new();
+        entry(&mut early, "kernel/x.bin", 0o100644, b"12345");
+        entry(&mut early, TRAILER, 0, b"");
+        let mut main = Vec::new();
+        entry(&mut main, "init", 0o100755, b"xyz");
+        entry(&mut main, TRAILER, 0, b"");
+        let out = std::process::Command::new("zstd")
+            .args(["-q", "-c"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(&main)?;
+                c.wait_with_output()
+            })
+            .expect("zstd (apt-get install zstd)");
+        let mut image = early.clone();
+        image.extend_from_slice(&out.stdout);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("img");
+        std::fs::write(&p, &image).unwrap();
+        let s = initramfs_stats(&p).unwrap();
+        assert_eq!(s.segments, ["plain", "zstd"]);
+        assert_eq!(s.unpacked_bytes, (early.len() + main.len()) as u64);
+        let names: Vec<&str> = s.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(names, ["kernel/x.bin", "init"]);
+    }
+
+    #[test]
+    fn refuses_a_truncated_archive() {
+        let mut a = Vec::new();
+        entry(&mut a, "init", 0o100755, b"0123456789");
+        entry(&mut a, TRAILER, 0, b"");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("img");
+        // Cut inside the file's data, then inside the first header.
+        for cut in [120, 50] {
+            std::fs::write(&p, &a[..cut]).unwrap();
+            let e = initramfs_stats(&p).unwrap_err();
+            assert!(format!("{e:#}").contains("truncated"), "{e:#}");
+        }
     }
 
     #[test]

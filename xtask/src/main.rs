@@ -1,6 +1,6 @@
 //! Developer commands, run as `cargo xtask <command>`:
 //! `build` (the static binaries), `test` (every test, installing what is missing),
-//! `demo` (boots the demo VM).
+//! `demo` (boots the demo VM), `bench` (sesame against Debian's stack), `fuzz`.
 
 mod bench;
 mod build;

@@ -76,6 +76,14 @@ pub(crate) struct Boot {
     pub notes: Vec<String>,
 }
 
+impl Boot {
+    /// The largest peak RSS of PID 1 and every process it (or its reaped children) reaped:
+    /// sesame does everything in PID 1, Debian's work is in the processes its shell runs.
+    pub(crate) fn rss_largest_kib(&self) -> Option<u64> {
+        Some(self.rss_self_kib?.max(self.rss_children_kib?))
+    }
+}
+
 /// Starts the bench's VMs, each in its own numbered directory of the run.
 pub(crate) struct Vms {
     dir: PathBuf,

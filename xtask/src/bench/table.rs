@@ -156,19 +156,14 @@ pub(crate) fn table(
     rows.push(timed("   MemTotal − MemFree (MiB)", "mem_allocated", 1));
     rows.push(timed("   PID 1 peak RSS (MiB)", "rss_self", 1));
     rows.push(timed(
-        "   largest reaped descendant's peak RSS (MiB)",
-        "rss_children",
+        "   largest peak RSS, PID 1 or any process it reaped (MiB)",
+        "rss_largest",
         1,
     ));
     if argon2 {
         rows.push(timed(
-            "   PID 1 peak RSS, Argon2id disk (MiB)",
-            "rss_self_argon2",
-            1,
-        ));
-        rows.push(timed(
-            "   largest reaped descendant's, Argon2id disk (MiB)",
-            "rss_children_argon2",
+            "   the same, Argon2id disk (MiB)",
+            "rss_largest_argon2",
             1,
         ));
     }
