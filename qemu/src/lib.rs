@@ -13,6 +13,8 @@ mod config;
 mod console;
 mod cpio;
 mod ext4;
+mod guest_mem;
+mod initramfs_stats;
 mod kernel;
 mod luks;
 mod marker;
@@ -30,6 +32,11 @@ pub use config::{Disk, DiskBus, Nic, VmConfig};
 pub use console::clean_console;
 pub use cpio::Cpio;
 pub use ext4::{ext4_image, random_uuid};
+pub use guest_mem::{
+    guest_memory, meminfo_in_use_kib, parse_show_mem, printk_console_loglevel, GuestMemory,
+    DEFAULT_CONSOLE_LOGLEVEL,
+};
+pub use initramfs_stats::{initramfs_stats, ImageFile, InitramfsStats};
 pub use kernel::{debian_kernel, Kernel};
 pub use luks::{luks_encrypt, luks_test_passphrase, LuksOptions, LuksVersion, Pbkdf};
 pub use marker::{parse_marker, parse_marker_kmsg, parse_markers};

@@ -1,7 +1,8 @@
 //! Developer commands, run as `cargo xtask <command>`:
 //! `build` (the static binaries), `test` (every test, installing what is missing),
-//! `demo` (boots the demo VM).
+//! `demo` (boots the demo VM), `bench` (sesame against Debian's stack), `fuzz`.
 
+mod bench;
 mod build;
 mod demo;
 mod fuzz;
@@ -19,6 +20,7 @@ fn main() {
         Some("build") => build::build().map(|b| println!("{}", b.sesame.display())),
         Some("test") => test::test(&args[1..]),
         Some("demo") => demo::demo(),
+        Some("bench") => bench::bench(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print_help();
@@ -40,6 +42,7 @@ fn print_help() {
          build   build the static release binaries; prints the sesame binary's path last\n\
          test    install what is missing (as root on Debian/Ubuntu), then run every test\n\
          demo    boot the demo VM\n\
+         bench   sesame against Debian's initramfs-tools + dropbear stack [--rounds N] [--no-argon2]\n\
          fuzz    run every fuzz target [--seconds N] [target…] (nightly, cargo-fuzz)"
     );
 }
