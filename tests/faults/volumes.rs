@@ -22,7 +22,7 @@ use sesame_qemu::{
 };
 use sesame_tests::{
     assert_secrets_absent, boot_to_marker, is_kernel_cmdline_echo, ssh_logs, wait_for_line,
-    Fixture, NamedLog, BOOT_TIMEOUT,
+    wait_for_whole_line, Fixture, NamedLog, BOOT_TIMEOUT,
 };
 
 const PASS: &str = "volumes fault passphrase";
@@ -136,7 +136,8 @@ fn argon2_needing_more_memory_than_the_machine_says_so() -> Result<()> {
     vm.wait_for_console("Passphrase for root", BOOT_TIMEOUT)?;
     let mark = vm.console_mark();
     vm.send_console(format!("{PASS}\r").as_bytes())?;
-    let said = vm.wait_for_console_after(mark, "memory", BOOT_TIMEOUT)?;
+    vm.wait_for_console_after(mark, "not enough memory", BOOT_TIMEOUT)?;
+    let said = wait_for_whole_line(&vm, "not enough memory", BOOT_TIMEOUT)?;
     eprintln!("argon2: {said}");
     ensure!(
         said.contains("1024 MiB") && said.contains("/dev/vda"),
