@@ -326,8 +326,15 @@ pub fn vm_logs(vm: &Vm) -> Result<Vec<NamedLog>> {
         ("console (raw)".to_string(), raw),
         ("console".to_string(), console.clone().into_bytes()),
     ];
-    if let Some(kmsg) = parse_marker_kmsg(&console) {
-        logs.push(("/dev/kmsg (marker dump)".into(), kmsg.into_bytes()));
+    let kmsg_asked = console
+        .lines()
+        .any(|l| l.contains("Kernel command line:") && l.contains("sesame.marker.kmsg=1"));
+    match parse_marker_kmsg(&console) {
+        Some(kmsg) => logs.push(("/dev/kmsg (marker dump)".into(), kmsg.into_bytes())),
+        None if kmsg_asked && console.contains("SESAME-MARKER-END") => {
+            bail!("the marker ran with sesame.marker.kmsg=1 but dumped no /dev/kmsg")
+        }
+        None => {}
     }
     for (n, m) in sesame_qemu::parse_markers(&console)?.iter().enumerate() {
         let timeline = serde_json::to_vec(&m["timeline"])?;

@@ -3,20 +3,22 @@
 //! - A command line carrying the whole corpus of malformed words
 //!   (tests/faults/cmdline_corpus.txt: typos, bad numbers, bad addresses, empty values)
 //!   plus binary junk that is not UTF-8: the console names every word with the reason
-//!   and the fix, and the boot still reaches the real root.
+//!   and the fix, still prompts for the encrypted root, and the boot reaches the real
+//!   root; neither passphrase nor volume key appears in any log.
 //! - A real root whose `/sbin/init` is not executable and that has no other init: the
 //!   console says which paths were tried and why each failed (`/sbin/init: not
 //!   executable; /etc/init: missing; …`) and how to fix it (`init=<path>`), and waits in the emergency state (`retry` says it again, no
 //!   panic); the operator swaps in a good disk (QEMU's monitor) and `retry` boots it.
 
 use anyhow::{ensure, Result};
-use sesame_qemu::{marker_binary, Disk, DiskBus, RootFs, Vm};
+use sesame_qemu::{luks_volume_key, marker_binary, Disk, DiskBus, RootFs, Vm};
 use sesame_tests::{
-    boot_to_marker, is_kernel_cmdline_echo, wait_for_whole_line, Fixture, BOOT_TIMEOUT,
-    COMMANDS_PROMPT,
+    assert_secrets_absent, boot_to_marker, is_kernel_cmdline_echo, wait_for_whole_line, Fixture,
+    BOOT_TIMEOUT, COMMANDS_PROMPT,
 };
 
 const CORPUS: &str = include_str!("cmdline_corpus.txt");
+const PASS: &str = "malformed-words boot pass 7f3";
 
 /// Words that are not UTF-8 (added to the command line as raw bytes), and what the
 /// console shows of each (invalid bytes as U+FFFD).
@@ -41,16 +43,22 @@ fn malformed_command_line_corpus_is_reported_and_the_boot_goes_on() -> Result<()
         .collect();
     ensure!(words.len() >= 30, "the corpus has {} words", words.len());
     let initrd = fx.initramfs(&[])?;
-    let (image, uuid) = fx.marker_root("root.img", 64)?;
+    let (image, luks, _) = fx.encrypted_marker_root(PASS)?;
+    let (raw_key, hex_key) = luks_volume_key(&image, PASS.as_bytes())?;
     let mut cfg = fx.vm_config(&initrd);
     cfg.disks.push(Disk::new("root", &image));
-    // The valid root= comes last: later words win, the malformed ones are reported.
-    cfg.append = format!("{} root=UUID={uuid}", words.join(" "));
+    // The valid words come last: later words win, the malformed ones are reported.
+    cfg.append = format!(
+        "{} rd.luks.name={luks}=root root=/dev/mapper/root sesame.marker.kmsg=1",
+        words.join(" ")
+    );
     for (raw, _) in BINARY {
         cfg.append_raw.extend_from_slice(raw);
         cfg.append_raw.push(b' ');
     }
     let vm = Vm::start(cfg)?;
+    vm.wait_for_console("Passphrase for root", BOOT_TIMEOUT)?;
+    vm.send_console(format!("{PASS}\r").as_bytes())?;
     let m = boot_to_marker(&vm)?;
     ensure!(m["pid"] == 1, "{m}");
     let console = vm.console_log();
@@ -79,7 +87,7 @@ fn malformed_command_line_corpus_is_reported_and_the_boot_goes_on() -> Result<()
         "{} malformed words reported, the real root reached",
         words.len() + BINARY.len()
     );
-    Ok(())
+    assert_secrets_absent(&vm, &[], &[PASS.as_bytes(), &raw_key, hex_key.as_bytes()])
 }
 
 #[test]
