@@ -272,6 +272,157 @@ pub fn count_lines(vm: &Vm, pattern: &str) -> usize {
         .count()
 }
 
+// ---------------------------------------------------------------------------------------
+// Fault tests and secrets (tests/faults.rs, tests/secrets.rs): the binary with test hooks,
+// and grepping every log sesame produces for key material.
+// ---------------------------------------------------------------------------------------
+
+/// What sesame prints when it waits for an operator on the console.
+pub const COMMANDS_PROMPT: &str = "sesame: commands:";
+
+impl Fixture {
+    /// Like [`Fixture::new`], but the initramfs is built by the `sesame` with test hooks
+    /// (`rd.sesame.test.panic=<stage>`; `$SESAME_TEST_HOOKS_BIN`, which `cargo xtask test`
+    /// sets).
+    pub fn with_test_hooks(test_name: &str) -> Result<Fixture> {
+        let mut fx = Fixture::new(test_name)?;
+        fx.sesame = sesame_qemu::sesame_test_hooks_binary()?;
+        Ok(fx)
+    }
+}
+
+/// A named text an operator or the real system can read (a log, a JSON answer).
+pub type NamedLog = (String, Vec<u8>);
+
+/// What an operator reads over SSH while the box waits (before switch_root ends SSH):
+/// `log`, `status --json`, `status` and `dmesg`. Fails if one of them fails.
+pub fn ssh_logs(client: &SshClient) -> Result<Vec<NamedLog>> {
+    let mut logs = Vec::new();
+    for cmd in [&["log"][..], &["status", "--json"], &["status"], &["dmesg"]] {
+        let out = client.run(cmd, None, Duration::from_secs(90))?;
+        if !out.status.success() {
+            bail!(
+                "`ssh … {}` failed ({}): {}",
+                cmd.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut text = out.stdout;
+        text.extend_from_slice(&out.stderr);
+        logs.push((format!("ssh {}", cmd.join(" ")), text));
+    }
+    Ok(logs)
+}
+
+/// Every log of `vm` there is: the raw console bytes (which carry every kmsg line the
+/// kernel echoed and the marker's reports), the console cleaned, and from each marker
+/// report the kmsg dump (`sesame.marker.kmsg=1`) and `/run/sesame/timeline.json`.
+pub fn vm_logs(vm: &Vm) -> Result<Vec<NamedLog>> {
+    let raw = std::fs::read(vm.console_log_path())
+        .with_context(|| format!("reading {}", vm.console_log_path().display()))?;
+    let console = vm.console_log();
+    let mut logs = vec![
+        ("console (raw)".to_string(), raw),
+        ("console".to_string(), console.clone().into_bytes()),
+    ];
+    let kmsg_asked = console
+        .lines()
+        .any(|l| l.contains("Kernel command line:") && l.contains("sesame.marker.kmsg=1"));
+    match parse_marker_kmsg(&console) {
+        Some(kmsg) => logs.push(("/dev/kmsg (marker dump)".into(), kmsg.into_bytes())),
+        None if kmsg_asked && console.contains("SESAME-MARKER-END") => {
+            bail!("the marker ran with sesame.marker.kmsg=1 but dumped no /dev/kmsg")
+        }
+        None => {}
+    }
+    for (n, m) in sesame_qemu::parse_markers(&console)?.iter().enumerate() {
+        let timeline = serde_json::to_vec(&m["timeline"])?;
+        logs.push((format!("timeline.json (boot {})", n + 1), timeline));
+    }
+    Ok(logs)
+}
+
+/// The forms a secret could take in a log: its bytes, JSON-escaped, Rust-escaped, and
+/// (for secrets of 12 bytes or more) every 12-byte piece, which catches a secret cut
+/// short or split across a line.
+fn secret_forms(secret: &[u8]) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(secret);
+    let mut forms = vec![secret.to_vec()];
+    let json = serde_json::to_string(&text).unwrap_or_default();
+    forms.push(json.trim_matches('"').as_bytes().to_vec());
+    forms.push(format!("{text:?}").trim_matches('"').as_bytes().to_vec());
+    forms.push(text.escape_default().to_string().into_bytes());
+    if secret.len() >= 12 {
+        forms.extend(secret.windows(12).map(<[u8]>::to_vec));
+    }
+    forms.retain(|f| !f.is_empty());
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Fails when any form of any secret appears in `logs`, naming the log and showing
+/// where (the secret itself is not repeated in full). Returns the names checked.
+pub fn assert_absent_in(logs: &[NamedLog], secrets: &[&[u8]]) -> Result<Vec<String>> {
+    for secret in secrets {
+        ensure_distinctive(secret)?;
+        for form in secret_forms(secret) {
+            for (name, text) in logs {
+                if let Some(at) = find(text, &form) {
+                    let from = at.saturating_sub(60);
+                    let to = (at + form.len() + 60).min(text.len());
+                    bail!(
+                        "key material appears in {name} at byte {at}: …{}…",
+                        String::from_utf8_lossy(&text[from..to])
+                    );
+                }
+            }
+        }
+    }
+    Ok(logs.iter().map(|(n, _)| n.clone()).collect())
+}
+
+/// A secret shorter than 8 bytes would match innocent text: the tests use longer ones.
+fn ensure_distinctive(secret: &[u8]) -> Result<()> {
+    if secret.len() < 8 {
+        bail!("a test secret must be 8 bytes or more to be searched for");
+    }
+    Ok(())
+}
+
+/// [`assert_absent_in`] over [`vm_logs`] plus `ssh` (from [`ssh_logs`]); prints what was
+/// searched.
+pub fn assert_secrets_absent(vm: &Vm, ssh: &[NamedLog], secrets: &[&[u8]]) -> Result<()> {
+    let mut logs = vm_logs(vm)?;
+    logs.extend(ssh.iter().cloned());
+    let names = assert_absent_in(&logs, secrets)?;
+    eprintln!(
+        "secrets: {} secret(s) absent from {}",
+        secrets.len(),
+        names.join(", ")
+    );
+    Ok(())
+}
+
+/// Types `line` on the console and waits for QEMU to exit (poweroff, or reboot under
+/// -no-reboot), checking the kernel did not panic.
+pub fn console_and_exit(vm: &Vm, line: &str) -> Result<()> {
+    vm.send_console(format!("{line}\r").as_bytes())?;
+    let status = vm.wait_exit(Duration::from_secs(90))?;
+    if vm.console_log().contains("Kernel panic") {
+        bail!("the kernel panicked:{}", vm.diagnostics());
+    }
+    if !status.success() {
+        bail!("QEMU exited with {status}{}", vm.diagnostics());
+    }
+    Ok(())
+}
+
 /// Whether the marker saw an interface administratively up (`IFF_UP` in its
 /// `/sys/class/net/*/flags`). This is what sesame controls; `operstate` follows the
 /// carrier through the kernel's link watcher, which may lag by up to a second, so a test
@@ -281,4 +432,30 @@ pub fn admin_up(iface: &Value) -> Option<bool> {
     let flags = iface["flags"].as_str()?;
     let bits = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
     Some(bits & 0x1 != 0)
+}
+
+/// Waits for a console line holding `pattern` (not the kernel's echo of its command line)
+/// and for that line to end — the kernel may print a long line in pieces; returns the
+/// last such whole line.
+pub fn wait_for_whole_line(vm: &Vm, pattern: &str, timeout: Duration) -> Result<String> {
+    let deadline = Instant::now() + timeout;
+    wait_for_line(vm, pattern, |l| !is_kernel_cmdline_echo(l), timeout)?;
+    loop {
+        let log = vm.console_log();
+        let complete = log.rfind('\n').map_or("", |i| &log[..i]);
+        if let Some(l) = complete
+            .lines()
+            .rev()
+            .find(|l| l.contains(pattern) && !is_kernel_cmdline_echo(l))
+        {
+            return Ok(l.to_string());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the console line with `{pattern}` never ended{}",
+                vm.diagnostics()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -8,6 +8,7 @@ pub mod broker;
 pub mod crypttab;
 pub mod device;
 pub mod identity;
+pub mod kdf_memory;
 pub mod keyfile;
 pub mod keyring;
 pub mod luks;

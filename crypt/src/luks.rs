@@ -21,7 +21,10 @@ pub struct LuksHeader {
 pub enum LuksError {
     #[error("{path}: libcryptsetup cannot open the device: {source}")]
     Init { path: String, source: LibcryptErr },
-    #[error("{path}: no valid LUKS header (libcryptsetup: {source})")]
+    #[error(
+        "{path}: the LUKS header is damaged or of an unknown version: libcryptsetup cannot \
+         load it ({source}); restore a header backup with `cryptsetup luksHeaderRestore`"
+    )]
     Load { path: String, source: LibcryptErr },
     #[error("{path}: {what} is not LUKS1 or LUKS2")]
     NotLuks { path: String, what: String },

@@ -97,6 +97,15 @@ fn activate(
     options: &VolumeOptions,
 ) -> Result<(), OpenError> {
     let mut cd = load(device, options)?;
+    let costs = crate::kdf_memory::keyslot_costs_kib(&mut cd, options.key_slot);
+    let available = crate::kdf_memory::available_kib();
+    if let (Some(needed), Some(have)) =
+        (crate::kdf_memory::too_costly(&costs, available), available)
+    {
+        return Err(OpenError::Other(crate::kdf_memory::explain(
+            device, needed, have,
+        )));
+    }
     let result = cd.activate_handle().activate_by_passphrase(
         name,
         options.key_slot,
@@ -128,9 +137,13 @@ fn load(device: &Path, options: &VolumeOptions) -> Result<CryptDevice, OpenError
         })
     })?;
     let where_ = header.unwrap_or(device).display().to_string();
-    cd.context_handle()
-        .load::<()>(None, None)
-        .map_err(|e| OpenError::Other(format!("{where_}: no LUKS header ({})", describe(&e))))?;
+    cd.context_handle().load::<()>(None, None).map_err(|e| {
+        OpenError::Other(format!(
+            "{where_}: the LUKS header is damaged or missing: libcryptsetup cannot load it \
+                 ({}); restore a header backup with `cryptsetup luksHeaderRestore`",
+            describe(&e)
+        ))
+    })?;
     match cd.format_handle().get_type() {
         Ok(EncryptionFormat::Luks1 | EncryptionFormat::Luks2) => Ok(cd),
         Ok(other) => Err(OpenError::Other(format!(

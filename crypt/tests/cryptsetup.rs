@@ -54,7 +54,7 @@ fn not_luks_is_an_error_not_a_wrong_key() {
     let img = write(dir.path(), "zeros.img", &vec![0u8; 1 << 20]);
     match check(&img, b"x", &VolumeOptions::default()) {
         Err(OpenError::Other(m)) => assert!(
-            m.contains("zeros.img") && m.contains("no LUKS header"),
+            m.contains("zeros.img") && m.contains("LUKS header is damaged or missing"),
             "{m}"
         ),
         other => panic!("{other:?}"),

@@ -147,8 +147,13 @@ async fn supervise(timeline: Timeline, devkmsg: Option<String>) -> ! {
                 continue;
             }
         }
-        test_hooks::checkpoint(s, "switch");
-        if let Err(e) = switch_root::preflight(&plan) {
+        // Run on the supervisor itself, not in a task: a panic here must not unwind out
+        // of PID 1's runtime.
+        let checked = guarded("the checks before switch_root", || {
+            test_hooks::checkpoint(s, "switch");
+            switch_root::preflight(&plan)
+        });
+        if let Err(e) = checked {
             emergency(&format!("{e:#}"), &view, &console, &mut controls).await;
             root::unmount_sysroot();
             continue;
@@ -173,7 +178,10 @@ async fn supervise(timeline: Timeline, devkmsg: Option<String>) -> ! {
         timeline.mark("switch_root", Some(plan.init.clone()));
         log::info!("switching to the real root, exec {}", plan.init);
         kernelfs::restore_kmsg(devkmsg.as_deref());
-        let err = switch_to(&plan, &timeline);
+        let err = match guarded::<()>("switch_root", || Err(switch_to(&plan, &timeline))) {
+            Err(e) => e,
+            Ok(()) => anyhow::anyhow!("switch_root returned without switching"),
+        };
 
         // Only reached when the final step failed after the teardown.
         kernelfs::unlimit_kmsg();
@@ -194,6 +202,13 @@ async fn supervise(timeline: Timeline, devkmsg: Option<String>) -> ! {
         .await;
         root::unmount_sysroot();
     }
+}
+
+/// Runs `step` on the supervisor's own stack, turning a panic (already logged by the
+/// panic hook as an internal error) into an error, so the emergency state takes it.
+fn guarded<T>(what: &str, step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("internal error in {what} (see the log)")))
 }
 
 /// The work done once per boot: command line, config, modules, the volumes to open.

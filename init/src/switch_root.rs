@@ -55,7 +55,10 @@ fn check_executable(root: &Path, path: &str) -> std::result::Result<(), String> 
     let mut current = PathBuf::from(path);
     for _ in 0..40 {
         let inside = root.join(current.strip_prefix("/").unwrap_or(&current));
-        let meta = std::fs::symlink_metadata(&inside).map_err(|e| e.to_string())?;
+        let meta = std::fs::symlink_metadata(&inside).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "missing".to_string(),
+            _ => e.to_string(),
+        })?;
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&inside).map_err(|e| e.to_string())?;
             current = if target.is_absolute() {

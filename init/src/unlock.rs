@@ -128,10 +128,17 @@ pub fn start(
     }))
 }
 
-/// Tells the broker about every block device now and whenever the kernel adds one.
+/// Tells the broker about every block device now and whenever the kernel adds one. A
+/// LUKS header libcryptsetup rejects is reported once, naming the device.
 async fn feed_devices(broker: Broker, mut events: Option<broadcast::Receiver<Arc<Uevent>>>) {
+    let mut reported = std::collections::HashSet::new();
     loop {
         for dev in scan_now().await {
+            if let Some(e) = damaged_luks(&dev) {
+                if reported.insert(dev.node.clone()) {
+                    log::error!("LUKS: {e}; it is not offered for unlocking");
+                }
+            }
             broker.device_appeared(identity(&dev));
         }
         let Some(rx) = events.as_mut() else { return };
@@ -146,10 +153,20 @@ async fn feed_devices(broker: Broker, mut events: Option<broadcast::Receiver<Arc
     }
 }
 
-/// What the broker matches volume specs against.
+/// Why libcryptsetup rejected the LUKS header of `dev`, if it did.
+fn damaged_luks(dev: &BlockDevice) -> Option<&str> {
+    dev.fs.as_ref().filter(|f| f.fstype.is_luks())?;
+    dev.error.as_deref()
+}
+
+/// What the broker matches volume specs against. A device whose LUKS header cannot be
+/// loaded has no LUKS UUID, so it is never offered as a discovered volume (a volume named
+/// on the command line still finds it by UUID, and fails to open naming the device).
 fn identity(dev: &BlockDevice) -> DeviceIdentity {
     let fs = dev.fs.as_ref().filter(|f| f.conflicts.is_empty());
-    let luks = fs.filter(|f| f.fstype.is_luks());
+    let luks = fs
+        .filter(|f| f.fstype.is_luks())
+        .filter(|_| damaged_luks(dev).is_none());
     DeviceIdentity {
         path: dev.node.clone(),
         luks_uuid: luks.and_then(|f| f.uuid.clone()),

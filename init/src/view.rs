@@ -1,5 +1,6 @@
 //! The boot as SSH sessions see it (`status`, the banner, the prompts): the stage, the
-//! volumes, the network, the timeline and the errors, gathered into one BootView and
+//! volumes, the network, the timeline and the errors (every line logged as an error, and
+//! why the boot stopped), gathered into one BootView and
 //! republished whenever one of them changes. Carries no secret: the broker's status and
 //! the net crate's status hold none.
 
@@ -95,7 +96,14 @@ impl View {
                 volumes: vols,
                 network: serde_json::to_value(&*network.borrow_and_update()).unwrap_or_default(),
                 timeline: serde_json::from_str(&timeline.to_json()).unwrap_or_default(),
-                errors: self.errors.lock().map(|e| e.clone()).unwrap_or_default(),
+                errors: merge_errors(
+                    crate::logger::recent_lines()
+                        .into_iter()
+                        .filter(|l| l.level == log::Level::Error)
+                        .map(|l| l.text)
+                        .collect(),
+                    self.errors.lock().map(|e| e.clone()).unwrap_or_default(),
+                ),
             };
             self.view.send_replace(view);
             let volumes_changed = async {
@@ -137,5 +145,40 @@ fn volume_view(v: &sesame_crypt::VolumeStatus) -> VolumeView {
         device: v.path.clone().unwrap_or_else(|| v.device.clone()),
         state: state.to_string(),
         detail,
+    }
+}
+
+/// The errors `status` shows: the lines logged as errors, then each recorded reason no
+/// logged line already carries; the last 50.
+fn merge_errors(logged: Vec<String>, recorded: Vec<String>) -> Vec<String> {
+    let mut all = logged;
+    for r in recorded {
+        if !all.iter().any(|l| l.contains(&r)) {
+            all.push(r);
+        }
+    }
+    let extra = all.len().saturating_sub(50);
+    all.drain(..extra);
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_errors;
+
+    #[test]
+    fn logged_errors_then_reasons_not_logged() {
+        let logged = vec![
+            "LUKS: /dev/vda: the LUKS header is damaged".to_string(),
+            "the boot stopped: no root".to_string(),
+        ];
+        let recorded = vec!["no root".to_string(), "internal error".to_string()];
+        assert_eq!(
+            merge_errors(logged.clone(), recorded),
+            [logged, vec!["internal error".to_string()]].concat()
+        );
+        let many: Vec<String> = (0..60).map(|n| n.to_string()).collect();
+        let kept = merge_errors(many, Vec::new());
+        assert_eq!((kept.len(), kept[0].as_str()), (50, "10"));
     }
 }

@@ -99,6 +99,9 @@ pub struct VmConfig {
     pub allow_reboot: bool,
     /// Run QEMU inside this network namespace (for `Nic::Tap` on a test's bridge).
     pub netns: Option<String>,
+    /// Bytes added to the end of the kernel command line as they are, not necessarily
+    /// UTF-8 (binary junk for the command-line tests); see `raw_append.rs`.
+    pub append_raw: Vec<u8>,
 }
 
 impl VmConfig {
@@ -114,6 +117,7 @@ impl VmConfig {
             work_dir: work_dir.to_path_buf(),
             allow_reboot: false,
             netns: None,
+            append_raw: Vec::new(),
         }
     }
 

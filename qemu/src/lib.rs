@@ -6,21 +6,34 @@
 //! userspace ([`RootFs`], [`ext4_image`], [`luks_encrypt`]), small initramfs archives
 //! ([`Cpio`]), QEMU itself ([`Vm`]) with its console and monitor, and reading the marker's
 //! report ([`parse_marker`]). Anything missing fails loudly with what to run; nothing skips.
+//! For the fault tests: the `sesame` with test hooks ([`sesame_test_hooks_binary`]), a
+//! network card plugged in late ([`LateNic`]), a DHCP server to stop and restart
+//! ([`Dnsmasq`]), sockets from inside a namespace ([`connect_crowd`], [`Slowloris`]),
+//! damaged or costly LUKS headers ([`corrupt_luks2_metadata`], [`luks_costly_argon2`])
+//! and a command line that is not UTF-8 ([`VmConfig::append_raw`]). For the bench: guest
+//! memory from the kernel's SysRq report ([`guest_memory`]) and what an image holds
+//! ([`initramfs_stats`]).
 
 mod binaries;
 mod cache;
 mod config;
 mod console;
 mod cpio;
+mod dhcpd;
 mod ext4;
 mod guest_mem;
+mod hooks;
+mod hotplug;
 mod initramfs_stats;
 mod kernel;
 mod luks;
+mod luks_faults;
 mod marker;
 mod monitor;
 mod netns;
+mod nsnet;
 mod ports;
+mod raw_append;
 mod rootfs;
 mod ssh;
 mod tools;
@@ -31,16 +44,21 @@ pub use cache::cache_dir;
 pub use config::{Disk, DiskBus, Nic, VmConfig};
 pub use console::clean_console;
 pub use cpio::Cpio;
+pub use dhcpd::Dnsmasq;
 pub use ext4::{ext4_image, random_uuid};
 pub use guest_mem::{
     guest_memory, meminfo_in_use_kib, parse_show_mem, printk_console_loglevel, GuestMemory,
     DEFAULT_CONSOLE_LOGLEVEL,
 };
+pub use hooks::sesame_test_hooks_binary;
+pub use hotplug::LateNic;
 pub use initramfs_stats::{initramfs_stats, ImageFile, InitramfsStats};
 pub use kernel::{debian_kernel, Kernel};
 pub use luks::{luks_encrypt, luks_test_passphrase, LuksOptions, LuksVersion, Pbkdf};
+pub use luks_faults::{corrupt_luks2_metadata, luks_costly_argon2, luks_volume_key};
 pub use marker::{parse_marker, parse_marker_kmsg, parse_markers};
 pub use netns::NetNs;
+pub use nsnet::{connect_crowd, in_netns, Slowloris, SlowlorisStats};
 pub use ports::free_loopback_port;
 pub use rootfs::RootFs;
 pub use ssh::{Session, SshClient};

@@ -105,7 +105,7 @@ impl Vm {
             .tempdir()
             .context("making a directory for QEMU's monitor socket")?;
         let qmp_path = socket_dir.path().join("qmp.sock");
-        let args = cfg.args(&qmp_path, ssh_port);
+        let args = cfg.shown_args(&qmp_path, ssh_port);
         let qemu = tool_path(QEMU).with_context(|| format!("{QEMU} vanished"))?;
         let shown = shell_line(&qemu.display().to_string(), &args);
         fs::write(
@@ -122,7 +122,7 @@ impl Vm {
             }
             None => Command::new(&qemu),
         };
-        cmd.args(&args)
+        cmd.args(cfg.os_args(&qmp_path, ssh_port))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

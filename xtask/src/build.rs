@@ -1,5 +1,8 @@
 //! `cargo xtask build`: the static libcryptsetup prefix (built once into the cache) and the
-//! release `sesame` and `sesame-marker` binaries linked with `+crt-static`.
+//! release `sesame` and `sesame-marker` binaries linked with `+crt-static`; then a second
+//! static `sesame` with `--features sesame/test-hooks` (failure injection for the fault
+//! tests) in its own target subdirectory, so neither build invalidates the other. The
+//! shipped binary is checked to carry no test hook.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +17,12 @@ pub const TARGET: &str = "x86_64-unknown-linux-gnu";
 pub struct Built {
     pub sesame: PathBuf,
     pub marker: PathBuf,
+    /// `sesame` with the `test-hooks` feature (`rd.sesame.test.panic=`); never shipped.
+    pub sesame_test_hooks: PathBuf,
 }
+
+/// A string only the `test-hooks` build contains (init/src/test_hooks.rs's panic message).
+const TEST_HOOK_MARK: &[u8] = b"failing on purpose";
 
 /// Builds libcryptsetup.a/libdevmapper.a when the cache lacks them or the script changed.
 pub fn static_prefix() -> Result<PathBuf> {
@@ -51,22 +59,64 @@ fn sha256_of(path: &Path) -> Result<String> {
 }
 
 /// `cargo build --release --target x86_64-unknown-linux-gnu` with `+crt-static` for the
-/// target only (build scripts and proc-macros stay dynamic), then checks the result is
-/// really static.
+/// target only (build scripts and proc-macros stay dynamic), then checks the results are
+/// really static, and that only the test-hooks build has the hooks.
 pub fn build() -> Result<Built> {
     let prefix = static_prefix()?;
-    let root = workspace_root();
+    let target = target_dir();
+    static_build(
+        &prefix,
+        &["sesame", "sesame-marker"],
+        "sesame/static",
+        &target,
+    )?;
+    let hooks_target = target.join("test-hooks");
+    eprintln!(
+        "xtask: building sesame with the test hooks into {}",
+        hooks_target.display()
+    );
+    static_build(
+        &prefix,
+        &["sesame"],
+        "sesame/static,sesame/test-hooks",
+        &hooks_target,
+    )?;
+    let dir = target.join(TARGET).join("release");
+    let built = Built {
+        sesame: dir.join("sesame"),
+        marker: dir.join("sesame-marker"),
+        sesame_test_hooks: hooks_target.join(TARGET).join("release").join("sesame"),
+    };
+    for bin in [&built.sesame, &built.marker, &built.sesame_test_hooks] {
+        ensure_static(bin)?;
+    }
+    if contains(&built.sesame, TEST_HOOK_MARK)? {
+        bail!(
+            "{} carries the test hooks (`--features sesame/test-hooks` leaked into the \
+             shipped build)",
+            built.sesame.display()
+        );
+    }
+    if !contains(&built.sesame_test_hooks, TEST_HOOK_MARK)? {
+        bail!(
+            "{} was built without the test hooks",
+            built.sesame_test_hooks.display()
+        );
+    }
+    Ok(built)
+}
+
+/// One static release build of `packages` with `features` into `target_dir`.
+fn static_build(prefix: &Path, packages: &[&str], features: &str, target_dir: &Path) -> Result<()> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(&root)
+    cmd.current_dir(workspace_root())
         .args(["build", "--release", "--target", TARGET])
-        .args([
-            "-p",
-            "sesame",
-            "-p",
-            "sesame-marker",
-            "--features",
-            "sesame/static",
-        ])
+        .arg("--target-dir")
+        .arg(target_dir);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    cmd.args(["--features", features])
         .env(
             "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
             // Non-PIE: `file` must say "statically linked" (DESIGN.md); static-pie prints
@@ -75,16 +125,13 @@ pub fn build() -> Result<Built> {
         )
         .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
         .env("PKG_CONFIG_ALL_STATIC", "1");
-    run(&mut cmd)?;
-    let dir = target_dir().join(TARGET).join("release");
-    let built = Built {
-        sesame: dir.join("sesame"),
-        marker: dir.join("sesame-marker"),
-    };
-    for bin in [&built.sesame, &built.marker] {
-        ensure_static(bin)?;
-    }
-    Ok(built)
+    run(&mut cmd)
+}
+
+/// Whether the file at `path` contains `needle`.
+fn contains(path: &Path, needle: &[u8]) -> Result<bool> {
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(data.windows(needle.len()).any(|w| w == needle))
 }
 
 pub fn target_dir() -> PathBuf {

@@ -17,7 +17,13 @@ use anyhow::{bail, Context, Result};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("build") => build::build().map(|b| println!("{}", b.sesame.display())),
+        Some("build") => build::build().map(|b| {
+            eprintln!(
+                "xtask: with test hooks (tests only): {}",
+                b.sesame_test_hooks.display()
+            );
+            println!("{}", b.sesame.display())
+        }),
         Some("test") => test::test(&args[1..]),
         Some("demo") => demo::demo(),
         Some("bench") => bench::bench(&args[1..]),

@@ -640,3 +640,32 @@ fn serializes_for_the_status() {
     let json = serde_json::to_string(&d).unwrap();
     assert!(json.contains(r#""ignored":"word""#), "{json}");
 }
+
+/// The fault matrix's corpus (tests/faults/cmdline_corpus.txt, booted whole by
+/// tests/faults/cmdline.rs): every word gives a diagnostic naming it, with a reason and a
+/// fix, and a valid `root=` after them all still wins.
+#[test]
+fn the_fault_corpus_is_reported_word_by_word() {
+    let corpus = include_str!("../../../tests/faults/cmdline_corpus.txt");
+    let words: Vec<&str> = corpus
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(words.len() >= 30, "{} words", words.len());
+    let mut silent = Vec::new();
+    for w in &words {
+        let (_, d) = parse(w);
+        match d.iter().find(|d| d.word == *w) {
+            Some(d) => assert!(
+                !d.reason.is_empty() && !d.fix.is_empty(),
+                "{w}: reason or fix missing: {d}"
+            ),
+            None => silent.push(*w),
+        }
+    }
+    assert!(silent.is_empty(), "not reported: {silent:?}");
+    let line = format!("{} root=UUID={U1} ro", words.join(" "));
+    let (c, d) = parse(&line);
+    assert_eq!(c.root, Some(DeviceSpec::Uuid(U1.into())));
+    assert!(d.len() >= words.len(), "{} diagnostics", d.len());
+}

@@ -227,8 +227,12 @@ fn keyring() -> Value {
     json!(keys)
 }
 
+/// The file's text, trimmed; bytes that are not UTF-8 (a command line of binary junk)
+/// become U+FFFD instead of losing the whole file.
 fn read_trimmed(path: &str) -> Option<String> {
-    fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    fs::read(path)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
 }
 
 /// `(parsed timeline or null, error or null)`: a missing file is not an error.
