@@ -8,6 +8,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// How long the output must rest before a match on an unterminated line is returned as
+/// it is (a prompt waits for input; a log line arriving in pieces goes on within ms).
+const LINE_REST: Duration = Duration::from_millis(400);
+
 #[derive(Default)]
 struct State {
     raw: Vec<u8>,
@@ -77,29 +81,47 @@ impl Capture {
         clean_console(&self.lock().raw)
     }
 
-    /// Waits until `pattern` appears in the cleaned output after raw offset `from`.
+    /// Waits until `pattern` appears in the cleaned output after raw offset `from`. A
+    /// match on the last, unterminated line is held back until that line ends or the
+    /// output rests for [`LINE_REST`] (a prompt): serial output arrives in pieces, and a
+    /// caller checking the returned line must not see half of it.
     pub(crate) fn wait_for(&self, from: usize, pattern: &str, timeout: Duration) -> Waited {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
+        let mut resting: Option<(usize, Instant)> = None;
         loop {
             let start = from.min(state.raw.len());
-            if let Some((line, end)) = find(&state.raw[start..], pattern.as_bytes()) {
-                return Waited::Found {
-                    line,
-                    end: start + end,
+            let now = Instant::now();
+            if let Some(found) = find(&state.raw[start..], pattern.as_bytes()) {
+                let len = state.raw.len();
+                let rested = match resting {
+                    Some((l, since)) if l == len => now.duration_since(since) >= LINE_REST,
+                    _ => {
+                        resting = Some((len, now));
+                        false
+                    }
                 };
+                if found.terminated || rested || state.closed || now >= deadline {
+                    return Waited::Found {
+                        line: found.line,
+                        end: start + found.end,
+                    };
+                }
             }
             if state.closed {
                 return Waited::Closed;
             }
-            let now = Instant::now();
             if now >= deadline {
                 return Waited::TimedOut;
             }
+            let wait = match resting {
+                Some(_) => LINE_REST.min(deadline - now),
+                None => deadline - now,
+            };
             state = self
                 .shared
                 .1
-                .wait_timeout(state, deadline - now)
+                .wait_timeout(state, wait)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -134,7 +156,15 @@ impl Capture {
 
 /// The first match of `pattern` in cleaned `raw`: (its whole cleaned line, raw offset just
 /// past the match). The line may be the unfinished last one (a prompt without newline).
-fn find(raw: &[u8], pattern: &[u8]) -> Option<(String, usize)> {
+/// A match of a pattern in the console: the whole (cleaned) line holding it, the raw
+/// offset just past the pattern, and whether the line has ended yet.
+struct Found {
+    line: String,
+    end: usize,
+    terminated: bool,
+}
+
+fn find(raw: &[u8], pattern: &[u8]) -> Option<Found> {
     let (clean, map) = clean_with_map(raw);
     let at = if pattern.is_empty() {
         0
@@ -151,12 +181,14 @@ fn find(raw: &[u8], pattern: &[u8]) -> Option<(String, usize)> {
         .iter()
         .rposition(|b| *b == b'\n')
         .map_or(0, |p| p + 1);
-    let line_end = clean[at..]
-        .iter()
-        .position(|b| *b == b'\n')
-        .map_or(clean.len(), |p| at + p);
+    let newline = clean[at..].iter().position(|b| *b == b'\n');
+    let line_end = newline.map_or(clean.len(), |p| at + p);
     let line = String::from_utf8_lossy(&clean[line_start..line_end]).into_owned();
-    Some((line, end_raw))
+    Some(Found {
+        line,
+        end: end_raw,
+        terminated: newline.is_some(),
+    })
 }
 
 /// `raw` console output as text: terminal escape sequences, `\r` and other control
@@ -232,14 +264,15 @@ mod tests {
     #[test]
     fn finds_lines_and_offsets() {
         let raw = b"one\r\n\x1b[0mtwo MARK x\r\nthree MARK\r\nPassword: ";
-        let (line, end) = find(raw, b"MARK").unwrap();
-        assert_eq!(line, "two MARK x");
+        let f = find(raw, b"MARK").unwrap();
+        assert_eq!((f.line.as_str(), f.terminated), ("two MARK x", true));
+        let end = f.end;
         assert_eq!(&raw[end - 4..end], b"MARK");
-        let (line, end2) = find(&raw[end..], b"MARK").unwrap();
-        assert_eq!(line, "three MARK");
-        assert_eq!(&raw[end + end2 - 4..end + end2], b"MARK");
-        let (line, _) = find(raw, b"Password:").unwrap();
-        assert_eq!(line, "Password: ");
+        let f = find(&raw[end..], b"MARK").unwrap();
+        assert_eq!(f.line, "three MARK");
+        assert_eq!(&raw[end + f.end - 4..end + f.end], b"MARK");
+        let f = find(raw, b"Password:").unwrap();
+        assert_eq!((f.line.as_str(), f.terminated), ("Password: ", false));
         assert!(find(raw, b"absent").is_none());
     }
 
@@ -264,5 +297,31 @@ mod tests {
             Waited::Closed
         ));
         assert_eq!(c.tail(1), "world");
+    }
+
+    #[test]
+    fn a_line_in_pieces_is_returned_whole_and_a_prompt_after_a_rest() {
+        let c = Capture::default();
+        let (mut w, r) = std::os::unix::net::UnixStream::pair().unwrap();
+        let log = tempfile::tempfile().unwrap();
+        let t = c.spawn("test", r, log).unwrap();
+        let writer = std::thread::spawn(move || {
+            w.write_all(b"the boot stopped: did not app").unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            w.write_all(b"ear within 3 s; seen: vda ext4\r\nPassphrase: ")
+                .unwrap();
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        match c.wait_for(0, "did not app", Duration::from_secs(10)) {
+            Waited::Found { line, .. } => assert!(line.ends_with("vda ext4"), "{line}"),
+            _ => panic!("not found"),
+        }
+        match c.wait_for(0, "Passphrase:", Duration::from_secs(10)) {
+            Waited::Found { line, .. } => assert_eq!(line, "Passphrase: "),
+            _ => panic!("the prompt was not returned"),
+        }
+        writer.join().unwrap();
+        assert!(c.wait_closed(Duration::from_secs(10)));
+        t.join().unwrap();
     }
 }
