@@ -78,16 +78,22 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// At most `max` characters of `s`, control characters escaped, with `…` and the full
-/// length in bytes when it was cut. Never splits a character.
+/// `s` in at most `max` printed characters, control characters escaped (an escape such
+/// as `\u{15}` counts for all its characters, so junk cannot blow the bound up), with `…`
+/// and the full length in bytes when it was cut. Never splits a character or an escape.
 pub fn shorten(s: &str, max: usize) -> String {
     let mut out = String::new();
-    for (n, c) in s.chars().enumerate() {
-        if n == max {
+    let mut printed = 0;
+    for c in s.chars() {
+        let mut piece = String::new();
+        push_escaped(&mut piece, c);
+        let width = piece.chars().count();
+        if printed + width > max {
             out.push_str(&format!("… ({} bytes)", s.len()));
             break;
         }
-        push_escaped(&mut out, c);
+        printed += width;
+        out.push_str(&piece);
     }
     out
 }
@@ -136,5 +142,11 @@ mod tests {
         assert_eq!(shorten("abc", 3), "abc");
         assert_eq!(shorten("abcd", 3), "abc… (4 bytes)");
         assert_eq!(shorten("", 3), "");
+        // Escapes count for what they print: 400 control characters stay within the bound.
+        let junk = "\u{15}".repeat(400);
+        let short = shorten(&junk, 20);
+        assert_eq!(short, "\\u{15}\\u{15}\\u{15}… (400 bytes)");
+        assert_eq!(shorten("a\tb", 4), "a\\tb");
+        assert_eq!(shorten("a\tb", 3), "a\\t… (3 bytes)");
     }
 }

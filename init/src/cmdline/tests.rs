@@ -669,3 +669,22 @@ fn the_fault_corpus_is_reported_word_by_word() {
     assert_eq!(c.root, Some(DeviceSpec::Uuid(U1.into())));
     assert!(d.len() >= words.len(), "{} diagnostics", d.len());
 }
+
+/// Found by `cargo xtask fuzz --seconds 300` (cmdline): an `rd.luks.key=` value of 150
+/// control characters printed a 2191-byte diagnostic, because each escaped character
+/// (`\u{15}`) counted as one. Diagnostics stay short and printable whatever the junk.
+#[test]
+fn control_character_junk_keeps_diagnostics_short() {
+    let mut line =
+        b"_r\x08----\toUotuoot::::::::::::%::}::::::::::::::uks=ks.\t.\x08----\trd.luks.key="
+            .to_vec();
+    line.extend(std::iter::repeat_n(0x15, 150));
+    line.extend_from_slice(b"-lrootflag>\x00\x00\x00s\t\ruuj");
+    let (_, diags) = parse_bytes(&line);
+    assert!(!diags.is_empty());
+    for d in &diags {
+        let text = d.to_string();
+        assert!(text.len() < 2048, "{} bytes: {text}", text.len());
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+    }
+}
