@@ -17,16 +17,19 @@ pub fn workspace_dir() -> PathBuf {
 /// The `sesame` binary: `$SESAME_BIN`, else the static release build in
 /// `$CARGO_TARGET_DIR` or `<workspace>/target`.
 pub fn sesame_binary() -> Result<PathBuf> {
-    find("SESAME_BIN", "sesame")
+    find("SESAME_BIN", None, "sesame")
 }
 
 /// The `sesame-marker` binary: `$SESAME_MARKER`, else the static release build in
 /// `$CARGO_TARGET_DIR` or `<workspace>/target`.
 pub fn marker_binary() -> Result<PathBuf> {
-    find("SESAME_MARKER", "sesame-marker")
+    find("SESAME_MARKER", None, "sesame-marker")
 }
 
-fn find(var: &str, name: &str) -> Result<PathBuf> {
+/// `$var` if set (it must exist), else `name` in the static release build under
+/// `$CARGO_TARGET_DIR` or `<workspace>/target` (in their `subdir`, if given); checked to
+/// be static.
+pub(crate) fn find(var: &str, subdir: Option<&str>, name: &str) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
         if !p.is_file() {
@@ -46,6 +49,10 @@ fn find(var: &str, name: &str) -> Result<PathBuf> {
     candidates.push(workspace_dir().join("target"));
     let candidates: Vec<PathBuf> = candidates
         .into_iter()
+        .map(|t| match subdir {
+            Some(d) => t.join(d),
+            None => t,
+        })
         .map(|t| t.join(TARGET).join("release").join(name))
         .collect();
     match candidates.iter().find(|p| p.is_file()) {
@@ -121,7 +128,7 @@ mod tests {
 
     #[test]
     fn missing_binary_says_what_to_run() {
-        let err = find("SESAME_TEST_NO_SUCH_VAR", "no-such-binary")
+        let err = find("SESAME_TEST_NO_SUCH_VAR", None, "no-such-binary")
             .unwrap_err()
             .to_string();
         assert!(err.contains("cargo xtask build"), "{err}");
