@@ -119,8 +119,10 @@ fn unescape_udev(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1] == b'x' {
-            if let Ok(b) = u8::from_str_radix(&s[i + 2..i + 4], 16) {
-                out.push(b);
+            // On bytes: the two after `\x` may be the start of a multi-byte character.
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 2]), hex(bytes[i + 3])) {
+                out.push((hi * 16 + lo) as u8);
                 i += 4;
                 continue;
             }
@@ -190,6 +192,24 @@ mod tests {
             Some("root")
         );
         assert_eq!(DeviceSpec::parse("/dev/vda").unwrap().mapper_name(), None);
+    }
+
+    /// Found by `cargo xtask fuzz --seconds 300` (crypttab): `\x` followed by a
+    /// multi-byte character sliced a string inside that character and panicked.
+    #[test]
+    fn udev_escapes_next_to_multibyte_characters() {
+        assert_eq!(
+            DeviceSpec::parse("/dev/disk/by-label/\\\\xl\u{fffd}").unwrap(),
+            DeviceSpec::Label("\\\\xl\u{fffd}".into())
+        );
+        assert_eq!(
+            DeviceSpec::parse("/dev/disk/by-label/a\\x1é").unwrap(),
+            DeviceSpec::Label("a\\x1é".into())
+        );
+        assert_eq!(
+            DeviceSpec::parse("/dev/disk/by-label/\\x4a\\x").unwrap(),
+            DeviceSpec::Label("J\\x".into())
+        );
     }
 
     #[test]
