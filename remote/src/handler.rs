@@ -129,6 +129,19 @@ impl ConnHandler {
     fn refuse_channel(&self, what: String) {
         log::warn!("ssh: {}: {what} refused", self.peer());
     }
+
+    /// Refuses a channel the client asked to open: logged, and rejected as prohibited.
+    async fn refuse_open(
+        &self,
+        reply: ChannelOpenHandle,
+        what: String,
+    ) -> Result<(), russh::Error> {
+        self.refuse_channel(what);
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
 }
 
 impl russh::server::Handler for ConnHandler {
@@ -304,11 +317,7 @@ impl russh::server::Handler for ConnHandler {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse_channel("an X11 channel".into());
-        reply
-            .reject(ChannelOpenFailure::AdministrativelyProhibited)
-            .await;
-        Ok(())
+        self.refuse_open(reply, "an X11 channel".into()).await
     }
 
     async fn channel_open_direct_tcpip(
@@ -321,14 +330,14 @@ impl russh::server::Handler for ConnHandler {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse_channel(format!(
-            "port forwarding to {}:{port_to_connect}",
-            printable(host_to_connect)
-        ));
-        reply
-            .reject(ChannelOpenFailure::AdministrativelyProhibited)
-            .await;
-        Ok(())
+        self.refuse_open(
+            reply,
+            format!(
+                "port forwarding to {}:{port_to_connect}",
+                printable(host_to_connect)
+            ),
+        )
+        .await
     }
 
     async fn channel_open_forwarded_tcpip(
@@ -341,14 +350,14 @@ impl russh::server::Handler for ConnHandler {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse_channel(format!(
-            "a forwarded-tcpip channel to {}:{port_to_connect}",
-            printable(host_to_connect)
-        ));
-        reply
-            .reject(ChannelOpenFailure::AdministrativelyProhibited)
-            .await;
-        Ok(())
+        self.refuse_open(
+            reply,
+            format!(
+                "a forwarded-tcpip channel to {}:{port_to_connect}",
+                printable(host_to_connect)
+            ),
+        )
+        .await
     }
 
     async fn channel_open_direct_streamlocal(
@@ -358,11 +367,11 @@ impl russh::server::Handler for ConnHandler {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse_channel(format!("socket forwarding to {}", printable(socket_path)));
-        reply
-            .reject(ChannelOpenFailure::AdministrativelyProhibited)
-            .await;
-        Ok(())
+        self.refuse_open(
+            reply,
+            format!("socket forwarding to {}", printable(socket_path)),
+        )
+        .await
     }
 
     async fn tcpip_forward(
