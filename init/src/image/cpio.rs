@@ -54,9 +54,11 @@ impl Archive {
         Self::default()
     }
 
-    /// Adds (or replaces) an entry, creating missing parent directories (0755).
+    /// Adds (or replaces) an entry, creating missing parent directories (0755). The path
+    /// is normalised (`./a//b/` is `a/b`), so one file has one entry however it is named;
+    /// the root itself (`.`, `/`, empty) has none.
     pub fn add(&mut self, path: &str, perm: u32, kind: Kind) {
-        let path = path.trim_matches('/').to_string();
+        let path = normalise(path);
         if path.is_empty() {
             return;
         }
@@ -77,7 +79,7 @@ impl Archive {
     }
 
     pub fn add_dir(&mut self, path: &str) {
-        if !self.entries.contains_key(path.trim_matches('/')) {
+        if !self.entries.contains_key(&normalise(path)) {
             self.add(path, 0o755, Kind::Dir);
         }
     }
@@ -87,7 +89,7 @@ impl Archive {
     }
 
     pub fn get(&self, path: &str) -> Option<&Entry> {
-        self.entries.get(path.trim_matches('/'))
+        self.entries.get(&normalise(path))
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
@@ -144,7 +146,7 @@ const TRAILER: &str = "TRAILER!!!";
 const MAGIC: &[u8; 6] = b"070701";
 const HEADER_LEN: usize = 110;
 
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct Header {
     ino: u32,
     mode: u32,
@@ -181,6 +183,15 @@ fn write_member(out: &mut impl Write, name: &str, h: Header, data: &[u8]) -> std
     let data_pad = pad4(data.len());
     out.write_all(&[0; 3][..data_pad])?;
     Ok((HEADER_LEN + namesize + name_pad + data.len() + data_pad) as u64)
+}
+
+/// `path` without empty and `.` components: `./etc//x/` is `etc/x`. `..` is kept as a
+/// name (the archive is data to show, not a directory to resolve).
+fn normalise(path: &str) -> String {
+    path.split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn pad4(n: usize) -> usize {
@@ -258,9 +269,7 @@ pub fn read_newc(data: &[u8]) -> Result<Archive, ReadError> {
             },
             _ => Kind::File(body.to_vec()),
         };
-        if name != "." {
-            archive.add(&name, perm, kind);
-        }
+        archive.add(&name, perm, kind);
     }
     if !saw_trailer {
         return Err(ReadError::NoTrailer);
@@ -394,6 +403,34 @@ mod tests {
         assert!(out.status.success());
         assert!(listing.contains("sbin/modprobe -> /init"), "{listing}");
         assert!(listing.contains("crw-------"), "{listing}");
+    }
+
+    /// Found by the `cpio` fuzz target: an archive whose first member is `./` (as GNU
+    /// cpio writes it) read as an entry named `.`, which did not survive a write and a
+    /// read. Every spelling of a path is one entry, and the root none.
+    #[test]
+    fn one_entry_per_path_however_it_is_spelled() {
+        let mut raw = Vec::new();
+        let dir = Header {
+            mode: 0o040755,
+            ..Header::default()
+        };
+        let file = Header {
+            mode: 0o100644,
+            ..Header::default()
+        };
+        for name in ["./", ".", "/", "./etc", "etc//", "./etc/./x/"] {
+            write_member(&mut raw, name, dir, &[]).unwrap();
+        }
+        write_member(&mut raw, "etc//x/./f", file, b"data").unwrap();
+        write_member(&mut raw, TRAILER, Header::default(), &[]).unwrap();
+        let archive = read_newc(&raw).unwrap();
+        let paths: Vec<&str> = archive.entries().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["etc", "etc/x", "etc/x/f"]);
+        assert!(archive.get("./etc/x//f").is_some());
+        let mut again = Vec::new();
+        archive.write_newc(0, &mut again).unwrap();
+        assert_eq!(read_newc(&again).unwrap().len(), archive.len());
     }
 
     #[test]
