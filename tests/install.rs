@@ -605,3 +605,49 @@ fn check_reports_each_problem_the_test_introduces() -> Result<()> {
     line_with(&out, "warning:", "chmod 700")?;
     Ok(())
 }
+
+#[test]
+fn build_runs_the_checks_first_and_no_check_skips_them() -> Result<()> {
+    let s = Scratch::new("build_runs_the_checks_first_and_no_check_skips_them")?;
+    s.add_kernel(V1)?;
+    let img = s.dir.join("x.img");
+    let img_arg = img.to_str().context("path")?;
+    let build = |extra: &[&str]| -> Result<Output> {
+        let mut args = vec!["build", "--kernel-version", V1, "--output", img_arg];
+        args.extend(extra);
+        s.rooted(&args)
+    };
+
+    // No authorized_keys: the check's error, its fix, and no image.
+    let out = build(&[])?;
+    let text = stdout(&out);
+    ensure!(out.status.code() == Some(1), "{text}{}", stderr(&out));
+    ensure!(
+        text.lines()
+            .any(|l| l.starts_with("error:") && l.contains("no authorized_keys")),
+        "{text}"
+    );
+    ensure!(text.contains("no image written"), "{text}");
+    ensure!(text.contains("--no-check"), "{text}");
+    ensure!(!img.exists(), "{} written despite the error", img.display());
+
+    // --no-check builds it anyway (an image for another machine).
+    succeeded(&build(&["--no-check"])?, "build --no-check")?;
+    ensure!(img.is_file(), "--no-check wrote no {}", img.display());
+    std::fs::remove_file(&img)?;
+
+    // With a key the checks pass; a warning is shown and does not stop the build.
+    std::fs::create_dir_all(s.path("/etc/sesame"))?;
+    chmod(&s.path("/etc/sesame"), 0o700)?;
+    std::fs::write(s.path("/etc/sesame/authorized_keys"), format!("{KEY}\n"))?;
+    chmod(&s.path("/boot"), 0o755)?;
+    let text = succeeded(&build(&[])?, "build with a key")?;
+    ensure!(img.is_file(), "no {} after a clean check", img.display());
+    ensure!(
+        text.lines()
+            .any(|l| l.starts_with("sesame: warning:") && l.contains("chmod 700")),
+        "the /boot warning is missing:\n{text}"
+    );
+    ensure!(!text.contains("error:"), "{text}");
+    Ok(())
+}

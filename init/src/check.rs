@@ -81,6 +81,20 @@ pub fn run(args: &CheckArgs) -> Result<i32> {
     Ok(if has_errors(&findings) { 1 } else { 0 })
 }
 
+/// The checks a build runs first. With errors, prints every finding and returns false
+/// (the caller says why no image was written); else prints the warnings and returns true.
+pub fn before_build(host: &Host, inputs: &Inputs, out: &mut dyn std::io::Write) -> bool {
+    let findings = check_all(host, inputs);
+    if has_errors(&findings) {
+        print(&findings, out);
+        return false;
+    }
+    for f in findings.iter().filter(|f| f.severity != Severity::Ok) {
+        let _ = writeln!(out, "sesame: warning: {}", f.text);
+    }
+    true
+}
+
 /// Whether any finding is an error.
 pub fn has_errors(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.severity == Severity::Error)

@@ -160,6 +160,10 @@ pub struct BuildArgs {
     /// Where firmware files are taken from (default: /lib/firmware under --root).
     #[arg(long, value_name = "DIR")]
     pub firmware_dir: Option<PathBuf>,
+    /// Build without running `sesame check` first (for an image meant for another
+    /// machine, whose NICs and disks this host cannot judge).
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 /// Runs the host CLI; returns the process exit code.
@@ -202,11 +206,20 @@ fn run_build(args: BuildArgs) -> Result<i32> {
     let inputs = args
         .inputs
         .resolve(&host, args.compress, args.firmware_dir.as_deref())?;
-    if inputs.authorized_keys.is_none() {
-        log::warn!(
-            "no authorized_keys given or found (/etc/sesame/authorized_keys, /root/.ssh/authorized_keys): \
-             nobody will be able to unlock over SSH; the console still works"
+    if args.no_check {
+        if inputs.authorized_keys.is_none() {
+            log::warn!(
+                "no authorized_keys given or found (/etc/sesame/authorized_keys, \
+                 /root/.ssh/authorized_keys): nobody will be able to unlock over SSH; the \
+                 console still works"
+            );
+        }
+    } else if !check::before_build(&host, &inputs, &mut std::io::stdout()) {
+        println!(
+            "sesame: no image written: fix the errors above, or build with --no-check if the \
+             image is meant for another machine"
         );
+        return Ok(1);
     }
     let opts: BuildOptions = inputs.build_options(&host, &args.output, &init_binary);
     let s = builder::build(&opts)?;

@@ -113,20 +113,12 @@ fn kernel_install_target(host: &Host, version: &str) -> Result<Option<PathBuf>> 
 /// Checks the host for kernel `version`, then builds `output`.
 fn add(host: &Host, version: &str, compress: Compression, output: &Path) -> Result<i32> {
     let inputs = Inputs::defaults(host, version, compress)?;
-    let findings = check::check_all(host, &inputs);
-    if check::has_errors(&findings) {
-        check::print(&findings, &mut std::io::stdout());
+    if !check::before_build(host, &inputs, &mut std::io::stdout()) {
         println!(
             "sesame: no image for kernel {version}: fix the errors above, then run `sesame \
              install --kernel-version {version}`"
         );
         return Ok(1);
-    }
-    for f in findings
-        .iter()
-        .filter(|f| f.severity != check::Severity::Ok)
-    {
-        println!("sesame: warning: {}", f.text);
     }
     let exe = std::env::current_exe().context("locating this sesame binary")?;
     let opts = inputs.build_options(host, output, &exe);

@@ -176,6 +176,7 @@ pub(crate) fn build_images(
                 (System::Sesame, _) => output(
                     Command::new(&inputs.sesame_bin)
                         .arg("build")
+                        .arg("--no-check") // the image is for the VM, not this host
                         .arg("--output")
                         .arg(&sesame_image)
                         .arg("--modules-dir")
