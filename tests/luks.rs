@@ -215,3 +215,47 @@ fn keyring_hands_the_passphrase_on_when_asked() -> Result<()> {
     );
     Ok(())
 }
+
+/// A volume whose cipher the image does not carry (camellia, made by the host's
+/// cryptsetup through OpenSSL): the error names the cipher and the exact config line;
+/// with that line the same volume opens (its key slot through AF_ALG).
+#[test]
+fn a_cipher_beyond_aes_is_named_then_opens_once_included() -> Result<()> {
+    let fx = Fixture::new("a_cipher_beyond_aes_is_named_then_opens_once_included")?;
+    let (image, luks_uuid, _) = fx.encrypted(
+        "root.img",
+        &RootFs::new()?,
+        64,
+        &LuksOptions::new(PASS).cipher("camellia-cbc-essiv:sha256", 256),
+    )?;
+    let append =
+        format!("rd.luks.name={luks_uuid}=root root=/dev/mapper/root rd.sesame.ssh=0 rd.timeout=3");
+
+    let initrd = fx.initramfs(&[])?;
+    let mut cfg = fx.vm_config(&initrd);
+    cfg.disks.push(Disk::new("root", &image));
+    cfg.append = append.clone();
+    let vm = Vm::start(cfg)?;
+    answer_prompt(&vm, 0, "Passphrase for root", PASS)?;
+    let said = vm.wait_for_console(
+        "the volume's cipher camellia-cbc-essiv:sha256",
+        BOOT_TIMEOUT,
+    )?;
+    ensure!(said.contains(r#"include = ["crypto-camellia"]"#), "{said}");
+    assert_secret_absent(&vm, PASS)?;
+    drop(vm);
+
+    let config = fx.write(
+        "config.toml",
+        "[modules]\ninclude = [\"crypto-camellia\"]\n",
+    )?;
+    let initrd = fx.initramfs(&["--config", config.to_str().unwrap_or_default()])?;
+    let mut cfg = fx.vm_config(&initrd);
+    cfg.disks.push(Disk::new("root", &image));
+    cfg.append = append;
+    let vm = Vm::start(cfg)?;
+    answer_prompt(&vm, 0, "Passphrase for root", PASS)?;
+    let m = boot_to_marker(&vm)?;
+    ensure!(mapper_names(&m) == ["root"], "mapper: {:?}", m["mapper"]);
+    assert_secret_absent(&vm, PASS)
+}

@@ -5,6 +5,7 @@
 //! hygiene of secrets. It knows nothing of the network or SSH.
 
 pub mod broker;
+pub mod cipher;
 pub mod crypttab;
 pub mod device;
 pub mod identity;

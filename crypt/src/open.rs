@@ -114,7 +114,12 @@ fn activate(
     );
     match result {
         Ok(_slot) => Ok(()),
-        Err(e) => Err(activation_error(&e, device, name, options)),
+        Err(e) => {
+            let mut status = cd.status_handle();
+            let cipher = status.get_cipher().ok().zip(status.get_cipher_mode().ok());
+            let cipher = cipher.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
+            Err(activation_error(&e, device, name, options, cipher))
+        }
     }
 }
 
@@ -156,17 +161,32 @@ fn load(device: &Path, options: &VolumeOptions) -> Result<CryptDevice, OpenError
     }
 }
 
+/// `cipher` is the volume's (cipher, mode) from its header, e.g. `("aes", "xts-plain64")`.
 fn activation_error(
     e: &LibcryptErr,
     device: &Path,
     name: Option<&str>,
     options: &VolumeOptions,
+    cipher: Option<(&str, &str)>,
 ) -> OpenError {
     let errno = match e {
         LibcryptErr::IOError(io) => io.raw_os_error(),
         _ => None,
     };
     let shown = device.display();
+    // A cipher the kernel lacks: dm-crypt says ENOTSUP/ENODEV/ENXIO, an AF_ALG socket for
+    // the key slot ENOENT. Name the modules when the cipher is not the image's AES.
+    let missing_cipher = cipher.and_then(|(c, m)| {
+        let aliases = crate::cipher::modules_beyond_aes(c, m)?;
+        let listed: Vec<String> = aliases.iter().map(|a| format!("\"{a}\"")).collect();
+        Some(format!(
+            "the volume's cipher {c}-{m} needs kernel modules the image does not carry: add \
+             `include = [{}]` under [modules] in /etc/sesame/config.toml and rebuild the image \
+             ({})",
+            listed.join(", "),
+            describe(e)
+        ))
+    });
     let what = match errno {
         Some(libc::EPERM) => return OpenError::WrongKey,
         Some(libc::ENOENT) if options.key_slot.is_some() => format!(
@@ -181,6 +201,9 @@ fn activation_error(
             name.unwrap_or("?")
         ),
         Some(libc::EBUSY) => "the device is in use (already opened under another name?)".to_string(),
+        Some(libc::ENOTSUP | libc::ENODEV | libc::ENXIO | libc::ENOENT) if missing_cipher.is_some() => {
+            missing_cipher.unwrap_or_default()
+        }
         Some(libc::ENOTSUP | libc::ENODEV | libc::ENXIO) => format!(
             "device-mapper or the cipher is missing: load dm_mod, dm_crypt and the cipher modules ({})",
             describe(e)
@@ -224,18 +247,30 @@ mod tests {
         let o = VolumeOptions::default();
         let dev = Path::new("/dev/vda2");
         assert_eq!(
-            activation_error(&e(libc::EPERM), dev, Some("root"), &o),
+            activation_error(&e(libc::EPERM), dev, Some("root"), &o, None),
             OpenError::WrongKey
         );
-        let msg = activation_error(&e(libc::EEXIST), dev, Some("root"), &o).to_string();
+        let msg = activation_error(&e(libc::EEXIST), dev, Some("root"), &o, None).to_string();
         assert!(msg.contains("/dev/vda2") && msg.contains("root"), "{msg}");
-        let msg = activation_error(&e(libc::ENOTSUP), dev, Some("root"), &o).to_string();
+        let msg = activation_error(&e(libc::ENOTSUP), dev, Some("root"), &o, None).to_string();
         assert!(msg.contains("dm_crypt"), "{msg}");
+        let aes = Some(("aes", "xts-plain64"));
+        let msg = activation_error(&e(libc::ENOTSUP), dev, Some("root"), &o, aes).to_string();
+        assert!(msg.contains("dm_crypt"), "{msg}");
+        let camellia = Some(("camellia", "cbc-essiv:sha256"));
+        for errno in [libc::ENOTSUP, libc::ENOENT] {
+            let msg = activation_error(&e(errno), dev, Some("root"), &o, camellia).to_string();
+            assert!(
+                msg.starts_with("/dev/vda2: the volume's cipher camellia-cbc-essiv:sha256")
+                    && msg.contains(r#"`include = ["crypto-camellia"]` under [modules]"#),
+                "{msg}"
+            );
+        }
         let slot = VolumeOptions {
             key_slot: Some(3),
             ..Default::default()
         };
-        let msg = activation_error(&e(libc::ENOENT), dev, None, &slot).to_string();
+        let msg = activation_error(&e(libc::ENOENT), dev, None, &slot, None).to_string();
         assert!(msg.contains("key slot 3"), "{msg}");
     }
 

@@ -42,6 +42,9 @@ pub struct LuksOptions {
     pub label: Option<String>,
     /// The LUKS UUID; random if `None`.
     pub uuid: Option<String>,
+    /// `--cipher` and `--key-size` (e.g. `serpent-xts-plain64`, 512); cryptsetup's default
+    /// (aes-xts-plain64) if `None`.
+    pub cipher: Option<(String, u32)>,
 }
 
 impl LuksOptions {
@@ -52,7 +55,12 @@ impl LuksOptions {
             version: LuksVersion::Luks2,
             label: None,
             uuid: None,
+            cipher: None,
         }
+    }
+    pub fn cipher(mut self, cipher: &str, key_bits: u32) -> Self {
+        self.cipher = Some((cipher.to_string(), key_bits));
+        self
     }
     pub fn pbkdf(mut self, pbkdf: Pbkdf) -> Self {
         self.pbkdf = pbkdf;
@@ -113,6 +121,9 @@ pub fn luks_encrypt(image: &Path, opts: &LuksOptions) -> Result<String> {
     }
     if let Some(uuid) = &opts.uuid {
         cmd.args(["--uuid", uuid]);
+    }
+    if let Some((cipher, bits)) = &opts.cipher {
+        cmd.args(["--cipher", cipher, "--key-size", &bits.to_string()]);
     }
     cmd.arg("--key-file").arg(key.path()).arg(image);
     run(&mut cmd).with_context(|| format!("encrypting {} with LUKS", image.display()))?;

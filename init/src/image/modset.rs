@@ -82,6 +82,10 @@ pub const DEFAULT_MODULES: &[(&str, &[&str])] = &[
             "sha256_ssse3",
             "sha256_generic",
             "crc32c_intel",
+            // libcryptsetup decrypts a key slot whose cipher libgcrypt cannot (essiv modes,
+            // ciphers beyond AES) through the kernel's AF_ALG sockets.
+            "af_alg",
+            "algif_skcipher",
         ],
     ),
     ("filesystems", &["ext4", "vfat", "overlay"]),
