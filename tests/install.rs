@@ -16,7 +16,8 @@ use sesame_tests::test_dir;
 /// A public key allowed to unlock (its private half was thrown away).
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJhaZEow6K3Z1w6l6B2DAeSM9LD5yKwoUofuGE+R/OdG operator@laptop";
 
-/// The modules the fake kernels carry: a disk, a NIC, dm-crypt, and what they need.
+/// The modules the fake kernels carry: a disk, a NIC, dm-crypt, and what they need; a
+/// cipher beyond AES.
 const MODULES: &[&str] = &[
     "virtio_blk",
     "virtio_net",
@@ -26,6 +27,7 @@ const MODULES: &[&str] = &[
     "virtio_ring",
     "dm-crypt",
     "dm-mod",
+    "camellia_generic",
 ];
 
 struct Scratch {
@@ -649,5 +651,64 @@ fn build_runs_the_checks_first_and_no_check_skips_them() -> Result<()> {
         "the /boot warning is missing:\n{text}"
     );
     ensure!(!text.contains("error:"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn build_carries_the_cipher_of_a_crypttab_volume_on_this_host() -> Result<()> {
+    let s = Scratch::new("build_carries_the_cipher_of_a_crypttab_volume_on_this_host")?;
+    s.add_kernel(V1)?;
+    std::fs::create_dir_all(s.path("/etc/sesame"))?;
+    chmod(&s.path("/etc/sesame"), 0o700)?;
+    std::fs::write(s.path("/etc/sesame/authorized_keys"), format!("{KEY}\n"))?;
+    // The host's disk vdb: a LUKS2 volume with camellia, as sysfs and /dev show it.
+    let sys = s.path("/sys/devices/vdb");
+    std::fs::create_dir_all(&sys)?;
+    std::fs::write(sys.join("size"), "40960\n")?;
+    std::fs::create_dir_all(s.path("/sys/class/block"))?;
+    std::os::unix::fs::symlink(&sys, s.path("/sys/class/block/vdb"))?;
+    std::fs::create_dir_all(s.path("/dev"))?;
+    let node = s.path("/dev/vdb");
+    std::fs::File::create(&node)?.set_len(20 << 20)?;
+    let key = s.dir.join("luks.key");
+    std::fs::write(&key, "not a secret")?;
+    let mut format = Command::new("cryptsetup");
+    format
+        .args(["luksFormat", "-q", "--type", "luks2", "--pbkdf", "pbkdf2"])
+        .args(["--pbkdf-force-iterations", "1000"])
+        .args(["--cipher", "camellia-cbc-essiv:sha256", "--key-size", "256"])
+        .arg("--key-file")
+        .arg(&key)
+        .arg(&node);
+    succeeded(&s.run(format)?, "cryptsetup luksFormat")?;
+    std::fs::write(
+        s.path("/etc/crypttab"),
+        "root /dev/vdb none luks,initramfs\n",
+    )?;
+
+    let img = s.dir.join("x.img");
+    let img_arg = img.to_str().context("path")?;
+    let out = succeeded(
+        &s.rooted(&["build", "--kernel-version", V1, "--output", img_arg])?,
+        "build",
+    )?;
+    ensure!(
+        out.contains(
+            "cipher beyond AES: root uses camellia-cbc-essiv:sha256 (added crypto-camellia)"
+        ),
+        "{out}"
+    );
+    let listing = succeeded(&s.sesame(&["ls", img_arg])?, "ls")?;
+    ensure!(listing.contains("camellia_generic.ko"), "{listing}");
+    let check = succeeded(&s.rooted(&["check", "--kernel-version", V1])?, "check")?;
+    ensure!(
+        check
+            .lines()
+            .any(|l| l.starts_with("ok: crypttab volume root")
+                && l.contains(
+                    "cipher camellia-cbc-essiv:sha256 (the image carries crypto-camellia)"
+                )),
+        "{check}"
+    );
     Ok(())
 }

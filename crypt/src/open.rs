@@ -66,6 +66,23 @@ impl CryptsetupOpener {
     }
 }
 
+/// The cipher and mode of the LUKS volume at `device` (`("aes", "xts-plain64")`), read
+/// from its header without any key — what the builder needs to carry its modules.
+pub fn luks_cipher(device: &Path) -> Result<(String, String), OpenError> {
+    let mut cd = load(device, &VolumeOptions::default())?;
+    let mut status = cd.status_handle();
+    let cipher = status.get_cipher();
+    let mode = status.get_cipher_mode();
+    match (cipher, mode) {
+        (Ok(c), Ok(m)) => Ok((c, m)),
+        (Err(e), _) | (_, Err(e)) => Err(OpenError::Other(format!(
+            "{}: no cipher in the LUKS header ({})",
+            device.display(),
+            describe(&e)
+        ))),
+    }
+}
+
 /// The activation flags the options ask for.
 pub fn activation_flags(options: &VolumeOptions) -> CryptActivate {
     let mut flags = CryptActivate::empty();

@@ -296,6 +296,15 @@ pub fn print_summary(s: &builder::BuildSummary, out: &mut dyn Write) {
         "  ssh host key: {} from {}",
         s.host_key_fingerprint, s.host_key_source
     );
+    for need in &s.cipher_needs {
+        let _ = writeln!(
+            out,
+            "  cipher beyond AES: {} uses {} (added {})",
+            need.volume,
+            need.cipher,
+            need.aliases.join(", ")
+        );
+    }
     if !s.crypttab_volumes.is_empty() {
         let _ = writeln!(
             out,

@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+use sesame_crypt::device::DeviceSpec;
+
 use crate::config;
 use crate::image::builder::{self, BuildOptions};
+use crate::image::ciphers;
 use crate::image::cpio::Compression;
 
 /// Where `sesame install` puts the binary (and where the hooks run it from).
@@ -45,6 +48,17 @@ impl Host {
     /// `abs` (an absolute path on the host) under the root.
     pub fn path(&self, abs: &str) -> PathBuf {
         self.root.join(abs.trim_start_matches('/'))
+    }
+
+    /// A crypttab device under the root: a path names a node there (`/dev/vdb` is
+    /// `<root>/dev/vdb`); `UUID=`… are found by probing, so they stay as they are.
+    pub fn rooted_spec(&self, spec: &DeviceSpec) -> DeviceSpec {
+        match spec {
+            DeviceSpec::Path(p) if !self.is_system() => {
+                DeviceSpec::Path(self.path(p).to_string_lossy().into_owned())
+            }
+            other => other.clone(),
+        }
     }
 
     /// The first of `candidates` (absolute host paths) that exists under the root.
@@ -202,6 +216,25 @@ impl Inputs {
     }
 
     /// The builder's options for writing `output` with `init_binary` as `/init`.
+    /// The crypttab volumes on this host whose cipher needs modules beyond AES.
+    pub fn cipher_needs(&self, host: &Host) -> Vec<ciphers::CipherNeed> {
+        let Some(tab) = self
+            .crypttab
+            .as_deref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+        else {
+            return Vec::new();
+        };
+        let volumes = self
+            .config
+            .as_deref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| config::parse(&t, "config").ok())
+            .map(|c| c.luks.volumes)
+            .unwrap_or_default();
+        ciphers::needs(host, &tab, &volumes)
+    }
+
     pub fn build_options(&self, host: &Host, output: &Path, init_binary: &Path) -> BuildOptions {
         BuildOptions {
             output: output.to_path_buf(),
@@ -217,6 +250,7 @@ impl Inputs {
             firmware_dir: self.firmware_dir.clone(),
             mtime: source_date_epoch(),
             host_mounts: host.path("/proc/self/mounts"),
+            cipher_needs: self.cipher_needs(host),
         }
     }
 }
@@ -256,6 +290,36 @@ pub fn build_if_changed(opts: &BuildOptions) -> Result<(builder::BuildSummary, b
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// A scratch host for tests: a folder whose only block device, `vdb`, is a file of
+/// `mib` MiB in `/dev` with its `/sys/class/block` entry; `fill` puts a filesystem or a
+/// LUKS header on it.
+#[cfg(test)]
+pub fn host_with_vdb(mib: u64, fill: impl FnOnce(&Path)) -> (tempfile::TempDir, Host) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("sys/devices/vdb")).unwrap();
+    std::fs::create_dir_all(root.join("sys/class/block")).unwrap();
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    std::fs::write(
+        root.join("sys/devices/vdb/size"),
+        format!("{}\n", mib * 2048),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        root.join("sys/devices/vdb"),
+        root.join("sys/class/block/vdb"),
+    )
+    .unwrap();
+    let node = root.join("dev/vdb");
+    std::fs::File::create(&node)
+        .unwrap()
+        .set_len(mib << 20)
+        .unwrap();
+    fill(&node);
+    let host = Host::new(root);
+    (dir, host)
 }
 
 #[cfg(test)]

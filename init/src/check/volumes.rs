@@ -4,13 +4,12 @@
 use std::path::Path;
 
 use sesame_crypt::crypttab::parse_crypttab;
-use sesame_crypt::device::DeviceSpec;
 
 use super::{error, ok, warn, Finding};
 use crate::blockdev::scan::{self, BlockDevice};
 use crate::config::Config;
 use crate::host::Host;
-use crate::image::crypttab;
+use crate::image::{ciphers, crypttab};
 
 pub(super) fn check(host: &Host, path: Option<&Path>, config: &Config, out: &mut Vec<Finding>) {
     let Some(path) = path else {
@@ -56,7 +55,7 @@ pub(super) fn check(host: &Host, path: Option<&Path>, config: &Config, out: &mut
     }
     let devices = scan::scan(&host.path("/sys/class/block"), &host.path("/dev"));
     for entry in entries.iter().filter(|e| selected.contains(&e.name)) {
-        let spec = rooted(host, &entry.device);
+        let spec = host.rooted_spec(&entry.device);
         let found: Vec<&BlockDevice> = scan::find(&devices, &spec);
         match found.as_slice() {
             [] => out.push(error(format!(
@@ -69,8 +68,15 @@ pub(super) fn check(host: &Host, path: Option<&Path>, config: &Config, out: &mut
             [one] => {
                 let luks = one.fs.as_ref().is_some_and(|f| f.fstype.is_luks());
                 if luks {
+                    let cipher = match ciphers::of_device(&one.node) {
+                        Some((c, aliases)) if !aliases.is_empty() => {
+                            format!(", cipher {c} (the image carries {})", aliases.join(", "))
+                        }
+                        Some((c, _)) => format!(", cipher {c}"),
+                        None => String::new(),
+                    };
                     out.push(ok(format!(
-                        "crypttab volume {}: {} is {}",
+                        "crypttab volume {}: {} is {}{cipher}",
                         entry.name,
                         entry.device,
                         one.describe()
@@ -98,16 +104,6 @@ pub(super) fn check(host: &Host, path: Option<&Path>, config: &Config, out: &mut
     }
 }
 
-/// A device path names a node under the root (`/dev/vdb` is `<root>/dev/vdb`).
-fn rooted(host: &Host, spec: &DeviceSpec) -> DeviceSpec {
-    match spec {
-        DeviceSpec::Path(p) if !host.is_system() => {
-            DeviceSpec::Path(host.path(p).to_string_lossy().into_owned())
-        }
-        other => other.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,30 +111,14 @@ mod tests {
 
     /// A host whose only block device, vdb, holds an ext4 filesystem with `uuid`.
     fn host_with_ext4(uuid: &str) -> (tempfile::TempDir, Host) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("sys/devices/vdb")).unwrap();
-        std::fs::create_dir_all(root.join("sys/class/block")).unwrap();
-        std::fs::create_dir_all(root.join("dev")).unwrap();
-        std::fs::write(root.join("sys/devices/vdb/size"), "8192\n").unwrap();
-        std::os::unix::fs::symlink(
-            root.join("sys/devices/vdb"),
-            root.join("sys/class/block/vdb"),
-        )
-        .unwrap();
-        let node = root.join("dev/vdb");
-        std::fs::File::create(&node)
-            .unwrap()
-            .set_len(4 << 20)
-            .unwrap();
-        let status = std::process::Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-U", uuid])
-            .arg(&node)
-            .status()
-            .expect("mkfs.ext4 (apt-get install -y e2fsprogs)");
-        assert!(status.success());
-        let host = Host::new(root);
-        (dir, host)
+        crate::host::host_with_vdb(4, |node| {
+            let status = std::process::Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-U", uuid])
+                .arg(node)
+                .status()
+                .expect("mkfs.ext4 (apt-get install -y e2fsprogs)");
+            assert!(status.success());
+        })
     }
 
     fn run(host: &Host, tab: &str, config: &Config) -> Vec<Finding> {

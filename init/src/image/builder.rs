@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sesame_remote::hostkey::{self, KeySource};
 
+use super::ciphers::CipherNeed;
 use super::cpio::{compress, Archive, Compression, Kind};
 use super::elf;
 use super::modset::{self, Selection};
@@ -46,6 +47,9 @@ pub struct BuildOptions {
     /// The build host's mount table (`/proc/self/mounts`): the filesystem of its `/`
     /// goes into the image when it is not one of the defaults.
     pub host_mounts: PathBuf,
+    /// Volumes on the build host whose cipher needs modules beyond the default AES ones
+    /// (see `image::ciphers`): their aliases join `modules.include`.
+    pub cipher_needs: Vec<CipherNeed>,
 }
 
 /// What was built, for the summary.
@@ -66,6 +70,8 @@ pub struct BuildSummary {
     /// Volumes of the image's crypttab, and keyfiles copied.
     pub crypttab_volumes: Vec<String>,
     pub keyfiles: usize,
+    /// The ciphers beyond AES whose modules were added.
+    pub cipher_needs: Vec<CipherNeed>,
 }
 
 /// Builds the image described by `opts`.
@@ -79,8 +85,14 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
         .with_context(|| format!("reading the module index of {}", opts.modules_dir.display()))?;
     let host_mounts = std::fs::read_to_string(&opts.host_mounts).unwrap_or_default();
     let root_fs = modset::root_filesystems(config.boot.rootfstype.as_deref(), &host_mounts);
+    let mut modules = config.modules.clone();
+    for alias in opts.cipher_needs.iter().flat_map(|n| &n.aliases) {
+        if !modules.include.contains(alias) {
+            modules.include.push(alias.clone());
+        }
+    }
     let selection =
-        modset::select_with_root(&index, &config.modules, &root_fs).context("choosing modules")?;
+        modset::select_with_root(&index, &modules, &root_fs).context("choosing modules")?;
     let firmware_wanted = add_modules(&mut archive, opts, &kernel, &index, &selection)?;
     let (firmware, firmware_missing) =
         add_firmware(&mut archive, &opts.firmware_dir, &firmware_wanted);
@@ -122,6 +134,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
         authorized_keys_source: opts.authorized_keys.clone(),
         crypttab_volumes: tab.volumes,
         keyfiles: tab.keyfiles.len(),
+        cipher_needs: opts.cipher_needs.clone(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! and the `sesame build` that writes it.
 
 pub mod builder;
+pub mod ciphers;
 pub mod cpio;
 pub mod crypttab;
 pub mod elf;
