@@ -115,6 +115,14 @@ impl Scratch {
         Ok(())
     }
 
+    /// `/etc/sesame/authorized_keys` holding [`KEY`], in a private `/etc/sesame`.
+    fn add_authorized_keys(&self) -> Result<()> {
+        std::fs::create_dir_all(self.path("/etc/sesame"))?;
+        chmod(&self.path("/etc/sesame"), 0o700)?;
+        std::fs::write(self.path("/etc/sesame/authorized_keys"), format!("{KEY}\n"))?;
+        Ok(())
+    }
+
     fn keys_file(&self) -> Result<PathBuf> {
         let p = self.dir.join("operator.pub");
         std::fs::write(&p, format!("{KEY}\n"))?;
@@ -495,9 +503,7 @@ fn kernel_hooks_build_and_remove_images_as_package_managers_run_them() -> Result
 fn check_reports_each_problem_the_test_introduces() -> Result<()> {
     let s = Scratch::new("check_reports_each_problem_the_test_introduces")?;
     s.add_kernel(V1)?;
-    std::fs::create_dir_all(s.path("/etc/sesame"))?;
-    chmod(&s.path("/etc/sesame"), 0o700)?;
-    std::fs::write(s.path("/etc/sesame/authorized_keys"), format!("{KEY}\n"))?;
+    s.add_authorized_keys()?;
     // A build generates the host key into /etc/sesame.
     let img = s.dir.join("x.img");
     let img = img.to_str().context("path")?;
@@ -639,9 +645,7 @@ fn build_runs_the_checks_first_and_no_check_skips_them() -> Result<()> {
     std::fs::remove_file(&img)?;
 
     // With a key the checks pass; a warning is shown and does not stop the build.
-    std::fs::create_dir_all(s.path("/etc/sesame"))?;
-    chmod(&s.path("/etc/sesame"), 0o700)?;
-    std::fs::write(s.path("/etc/sesame/authorized_keys"), format!("{KEY}\n"))?;
+    s.add_authorized_keys()?;
     chmod(&s.path("/boot"), 0o755)?;
     let text = succeeded(&build(&[])?, "build with a key")?;
     ensure!(img.is_file(), "no {} after a clean check", img.display());
@@ -658,9 +662,7 @@ fn build_runs_the_checks_first_and_no_check_skips_them() -> Result<()> {
 fn build_carries_the_cipher_of_a_crypttab_volume_on_this_host() -> Result<()> {
     let s = Scratch::new("build_carries_the_cipher_of_a_crypttab_volume_on_this_host")?;
     s.add_kernel(V1)?;
-    std::fs::create_dir_all(s.path("/etc/sesame"))?;
-    chmod(&s.path("/etc/sesame"), 0o700)?;
-    std::fs::write(s.path("/etc/sesame/authorized_keys"), format!("{KEY}\n"))?;
+    s.add_authorized_keys()?;
     // The host's disk vdb: a LUKS2 volume with camellia, as sysfs and /dev show it.
     let sys = s.path("/sys/devices/vdb");
     std::fs::create_dir_all(&sys)?;

@@ -193,7 +193,8 @@ fn activation_error(
     let shown = device.display();
     // A cipher the kernel lacks: dm-crypt says ENOTSUP/ENODEV/ENXIO, an AF_ALG socket for
     // the key slot ENOENT. Name the modules when the cipher is not the image's AES.
-    let missing_cipher = cipher.and_then(|(c, m)| {
+    let missing_cipher = || {
+        let (c, m) = cipher?;
         let aliases = crate::cipher::modules_beyond_aes(c, m)?;
         let listed: Vec<String> = aliases.iter().map(|a| format!("\"{a}\"")).collect();
         Some(format!(
@@ -203,7 +204,7 @@ fn activation_error(
             listed.join(", "),
             describe(e)
         ))
-    });
+    };
     let what = match errno {
         Some(libc::EPERM) => return OpenError::WrongKey,
         Some(libc::ENOENT) if options.key_slot.is_some() => format!(
@@ -218,13 +219,16 @@ fn activation_error(
             name.unwrap_or("?")
         ),
         Some(libc::EBUSY) => "the device is in use (already opened under another name?)".to_string(),
-        Some(libc::ENOTSUP | libc::ENODEV | libc::ENXIO | libc::ENOENT) if missing_cipher.is_some() => {
-            missing_cipher.unwrap_or_default()
+        Some(errno @ (libc::ENOTSUP | libc::ENODEV | libc::ENXIO | libc::ENOENT)) => {
+            match missing_cipher() {
+                Some(advice) => advice,
+                None if errno == libc::ENOENT => describe(e),
+                None => format!(
+                    "device-mapper or the cipher is missing: load dm_mod, dm_crypt and the cipher modules ({})",
+                    describe(e)
+                ),
+            }
         }
-        Some(libc::ENOTSUP | libc::ENODEV | libc::ENXIO) => format!(
-            "device-mapper or the cipher is missing: load dm_mod, dm_crypt and the cipher modules ({})",
-            describe(e)
-        ),
         _ => describe(e),
     };
     OpenError::Other(format!("{shown}: {what}"))

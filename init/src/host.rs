@@ -215,7 +215,6 @@ impl Inputs {
             .unwrap_or_default()
     }
 
-    /// The builder's options for writing `output` with `init_binary` as `/init`.
     /// The crypttab volumes on this host whose cipher needs modules beyond AES.
     pub fn cipher_needs(&self, host: &Host) -> Vec<ciphers::CipherNeed> {
         let Some(tab) = self
@@ -235,6 +234,7 @@ impl Inputs {
         ciphers::needs(host, &tab, &volumes)
     }
 
+    /// The builder's options for writing `output` with `init_binary` as `/init`.
     pub fn build_options(&self, host: &Host, output: &Path, init_binary: &Path) -> BuildOptions {
         BuildOptions {
             output: output.to_path_buf(),

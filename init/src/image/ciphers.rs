@@ -38,14 +38,13 @@ pub fn needs(host: &Host, crypttab_text: &str, config_volumes: &[String]) -> Vec
         return Vec::new();
     };
     let (entries, _) = parse_crypttab(crypttab_text);
-    let mut entries: Vec<_> = entries
+    let entries: Vec<_> = entries
         .into_iter()
         .filter(|e| selected.volumes.contains(&e.name))
         .collect();
     if entries.is_empty() {
         return Vec::new();
     }
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
     let devices = scan::scan(&host.path("/sys/class/block"), &host.path("/dev"));
     let mut out = Vec::new();
     for entry in entries {
