@@ -18,9 +18,19 @@ use clap::Args;
 use crate::cli::InputArgs;
 use crate::config::{self, Config};
 use crate::host::{Host, Inputs, RootArg};
-use crate::image::cpio::Compression;
 use crate::image::elf;
 use crate::modules::index::ModuleIndex;
+
+/// The text of `path`, or `None` with an error finding that names it.
+pub(crate) fn read_or_report(path: &std::path::Path, out: &mut Vec<Finding>) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            out.push(error(format!("{}: {e}", path.display())));
+            None
+        }
+    }
+}
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,20 +72,12 @@ pub struct CheckArgs {
     pub root: RootArg,
     #[command(flatten)]
     pub inputs: InputArgs,
-    /// The compression the image will use (the kernel must be able to unpack it).
-    #[arg(long, value_enum, default_value = "zstd")]
-    pub compress: Compression,
-    /// Where firmware files are taken from (default: /lib/firmware under --root).
-    #[arg(long, value_name = "DIR")]
-    pub firmware_dir: Option<std::path::PathBuf>,
 }
 
 /// `sesame check`: prints every finding; exit code 1 when any is an error.
 pub fn run(args: &CheckArgs) -> Result<i32> {
     let host = args.root.host();
-    let inputs = args
-        .inputs
-        .resolve(&host, args.compress, args.firmware_dir.as_deref())?;
+    let inputs = args.inputs.resolve(&host)?;
     let findings = check_all(&host, &inputs);
     print(&findings, &mut std::io::stdout());
     Ok(if has_errors(&findings) { 1 } else { 0 })
@@ -160,21 +162,18 @@ fn check_config(path: Option<&std::path::Path>, out: &mut Vec<Finding>) -> Confi
         out.push(ok("no config file; defaults apply".into()));
         return Config::default();
     };
-    match std::fs::read_to_string(path) {
+    let Some(text) = read_or_report(path, out) else {
+        return Config::default();
+    };
+    match config::parse(&text, &path.display().to_string()) {
+        Ok(c) => {
+            out.push(ok(format!("config {} parses", path.display())));
+            c
+        }
         Err(e) => {
-            out.push(error(format!("{}: {e}", path.display())));
+            out.push(error(format!("{e}; `sesame help config` lists every key")));
             Config::default()
         }
-        Ok(text) => match config::parse(&text, &path.display().to_string()) {
-            Ok(c) => {
-                out.push(ok(format!("config {} parses", path.display())));
-                c
-            }
-            Err(e) => {
-                out.push(error(format!("{e}; `sesame help config` lists every key")));
-                Config::default()
-            }
-        },
     }
 }
 

@@ -111,16 +111,17 @@ pub struct InputArgs {
     pub host_key: Option<PathBuf>,
     #[command(flatten)]
     pub kernel: KernelArgs,
+    /// Compression of the image (the kernel must be able to unpack it).
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub compress: Compression,
+    /// Where firmware files are taken from (default: /lib/firmware under --root).
+    #[arg(long, value_name = "DIR")]
+    pub firmware_dir: Option<PathBuf>,
 }
 
 impl InputArgs {
     /// The inputs, defaults looked up under `host`'s root.
-    pub fn resolve(
-        &self,
-        host: &Host,
-        compress: Compression,
-        firmware_dir: Option<&Path>,
-    ) -> Result<Inputs> {
+    pub fn resolve(&self, host: &Host) -> Result<Inputs> {
         let modules_dir = match &self.kernel.modules_dir {
             Some(dir) => dir.clone(),
             None => {
@@ -134,10 +135,11 @@ impl InputArgs {
             crypttab: host.crypttab(self.crypttab.as_deref()),
             host_key: self.host_key.clone(),
             modules_dir,
-            firmware_dir: firmware_dir
-                .map(Path::to_path_buf)
+            firmware_dir: self
+                .firmware_dir
+                .clone()
                 .unwrap_or_else(|| host.path("/lib/firmware")),
-            compress,
+            compress: self.compress,
         })
     }
 }
@@ -151,15 +153,9 @@ pub struct BuildArgs {
     pub root: RootArg,
     #[command(flatten)]
     pub inputs: InputArgs,
-    /// Compression of the image.
-    #[arg(long, value_enum, default_value = "zstd")]
-    pub compress: Compression,
     /// The static executable to install as /init (default: this sesame binary).
     #[arg(long, value_name = "FILE")]
     pub init_binary: Option<PathBuf>,
-    /// Where firmware files are taken from (default: /lib/firmware under --root).
-    #[arg(long, value_name = "DIR")]
-    pub firmware_dir: Option<PathBuf>,
     /// Build without running `sesame check` first (for an image meant for another
     /// machine, whose NICs and disks this host cannot judge).
     #[arg(long)]
@@ -203,9 +199,7 @@ fn run_build(args: BuildArgs) -> Result<i32> {
         Some(p) => p,
         None => std::env::current_exe().context("locating this sesame binary")?,
     };
-    let inputs = args
-        .inputs
-        .resolve(&host, args.compress, args.firmware_dir.as_deref())?;
+    let inputs = args.inputs.resolve(&host)?;
     if args.no_check {
         if inputs.authorized_keys.is_none() {
             log::warn!(
@@ -357,8 +351,10 @@ mod tests {
                 modules_dir: None,
                 kernel_version: Some("6.1.0-1-test".into()),
             },
+            compress: Compression::Gzip,
+            firmware_dir: None,
         };
-        let i = args.resolve(&host, Compression::Gzip, None).unwrap();
+        let i = args.resolve(&host).unwrap();
         assert_eq!(
             i.modules_dir,
             Path::new("/scratch/lib/modules/6.1.0-1-test")

@@ -16,12 +16,8 @@ pub(super) fn check_authorized_keys(path: Option<&Path>, out: &mut Vec<Finding>)
         )));
         return;
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            out.push(error(format!("{}: {e}", path.display())));
-            return;
-        }
+    let Some(text) = super::read_or_report(path, out) else {
+        return;
     };
     let (keys, errors) = sesame_remote::authorized_keys::parse(&text);
     for e in errors {

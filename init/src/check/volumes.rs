@@ -18,12 +18,8 @@ pub(super) fn check(host: &Host, path: Option<&Path>, config: &Config, out: &mut
         ));
         return;
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            out.push(error(format!("{}: {e}", path.display())));
-            return;
-        }
+    let Some(text) = super::read_or_report(path, out) else {
+        return;
     };
     let selected = match crypttab::select(&text, &config.luks.volumes, &[]) {
         Ok(s) => s.volumes,
