@@ -227,10 +227,22 @@ impl Command {
     }
 }
 
+/// A volume name as a command line shows it: a plain name as it is, anything else (blanks,
+/// quotes, control characters, empty) escaped by [`printable`] inside double quotes, so
+/// the line reads back as one word and never as another command or option.
+fn shown_word(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.:@+=,/%".contains(c);
+    if !s.is_empty() && !s.starts_with('-') && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("\"{}\"", printable(s))
+    }
+}
+
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Command::Unlock { volume: Some(v) } => write!(f, "unlock {}", printable(v)),
+            Command::Unlock { volume: Some(v) } => write!(f, "unlock {}", shown_word(v)),
             Command::Status { json: true } => f.write_str("status --json"),
             Command::Log { follow: true } => f.write_str("log -f"),
             other => f.write_str(other.name()),
@@ -371,5 +383,29 @@ mod tests {
         assert_eq!(ok("status --json").to_string(), "status --json");
         assert_eq!(ok("log -f").to_string(), "log -f");
         assert_eq!(ok("poweroff").to_string(), "poweroff");
+    }
+
+    /// Found by the `ssh_command` fuzz target: a quoted volume name holding ` -h ` printed
+    /// unquoted and read back as `help`.
+    #[test]
+    fn a_volume_name_reads_back_as_one_word() {
+        let line = "unlock\r'\x13\x13 2444 2\0! 2 -h ''\x0f\u{fffd}\r\r'";
+        let cmd = ok(line);
+        assert!(matches!(&cmd, Command::Unlock { volume: Some(v) } if v.contains(" -h ")));
+        let shown = cmd.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(matches!(ok(&shown), Command::Unlock { volume: Some(v) } if v.contains(" -h ")));
+        for name in ["my vol", "", "it's", r#"a "b""#, r"back\slash", "x\ty"] {
+            let cmd = Command::Unlock {
+                volume: Some(name.into()),
+            };
+            let again = ok(&cmd.to_string());
+            assert!(
+                matches!(again, Command::Unlock { volume: Some(_) }),
+                "{name:?}: {again:?}"
+            );
+        }
+        assert_eq!(ok(r#"unlock "my vol""#).to_string(), r#"unlock "my vol""#);
+        assert_eq!(ok("unlock ''").to_string(), r#"unlock """#);
     }
 }
