@@ -1,15 +1,15 @@
-//! The crypttab volumes the image will open exist on this host, found by sesame's own
-//! prober (`blockdev::scan`) the way the boot will look for them.
+//! The crypttab volumes the image will open exist on this host (`image::located`: found
+//! by sesame's own prober the way the boot will look for them), are LUKS, and which
+//! cipher each uses.
 
 use std::path::Path;
 
 use sesame_crypt::crypttab::parse_crypttab;
 
 use super::{error, ok, warn, Finding};
-use crate::blockdev::scan::{self, BlockDevice};
 use crate::config::Config;
 use crate::host::Host;
-use crate::image::{ciphers, crypttab};
+use crate::image::located::{self, Found, Located};
 
 pub(super) fn check(host: &Host, path: Option<&Path>, config: &Config, out: &mut Vec<Finding>) {
     let Some(path) = path else {
@@ -21,8 +21,8 @@ pub(super) fn check(host: &Host, path: Option<&Path>, config: &Config, out: &mut
     let Some(text) = super::read_or_report(path, out) else {
         return;
     };
-    let selected = match crypttab::select(&text, &config.luks.volumes, &[]) {
-        Ok(s) => s.volumes,
+    let located = match located::locate(host, &text, &config.luks.volumes) {
+        Ok(v) => v,
         Err(e) => {
             out.push(error(format!(
                 "{e}; fix luks.volumes or {}",
@@ -35,68 +35,56 @@ pub(super) fn check(host: &Host, path: Option<&Path>, config: &Config, out: &mut
     for p in problems {
         out.push(warn(format!("{}: {p}", path.display())));
     }
-    if selected.is_empty() {
-        if !entries.is_empty() {
-            let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-            out.push(warn(format!(
-                "{} names {} but none is marked `initramfs` (or listed in luks.volumes): sesame \
-                 would offer every LUKS device as luks-<UUID>, while this system expects \
-                 /dev/mapper/{}; add `initramfs` to the options of the root's entry",
-                path.display(),
-                names.join(", "),
-                names[0]
-            )));
-        }
-        return;
+    if located.is_empty() && !entries.is_empty() {
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        out.push(warn(format!(
+            "{} names {} but none is marked `initramfs` (or listed in luks.volumes): sesame \
+             would offer every LUKS device as luks-<UUID>, while this system expects \
+             /dev/mapper/{}; add `initramfs` to the options of the root's entry",
+            path.display(),
+            names.join(", "),
+            names[0]
+        )));
     }
-    let devices = scan::scan(&host.path("/sys/class/block"), &host.path("/dev"));
-    for entry in entries.iter().filter(|e| selected.contains(&e.name)) {
-        let spec = host.rooted_spec(&entry.device);
-        let found: Vec<&BlockDevice> = scan::find(&devices, &spec);
-        match found.as_slice() {
-            [] => out.push(error(format!(
-                "crypttab volume {}: no device {} on this host, so the boot would wait for it \
-                 until rd.timeout; fix the entry in {} (`blkid` shows the UUIDs)",
-                entry.name,
-                entry.device,
+    for Located {
+        name,
+        device,
+        found,
+    } in located
+    {
+        out.push(match found {
+            Found::Missing => error(format!(
+                "crypttab volume {name}: no device {device} on this host, so the boot would \
+                 wait for it until rd.timeout; fix the entry in {} (`blkid` shows the UUIDs)",
                 path.display()
-            ))),
-            [one] => {
-                let luks = one.fs.as_ref().is_some_and(|f| f.fstype.is_luks());
-                if luks {
-                    let cipher = match ciphers::of_device(&one.node) {
-                        Some((c, aliases)) if !aliases.is_empty() => {
-                            format!(", cipher {c} (the image carries {})", aliases.join(", "))
-                        }
-                        Some((c, _)) => format!(", cipher {c}"),
-                        None => String::new(),
-                    };
-                    out.push(ok(format!(
-                        "crypttab volume {}: {} is {}{cipher}",
-                        entry.name,
-                        entry.device,
-                        one.describe()
-                    )));
-                } else {
-                    out.push(warn(format!(
-                        "crypttab volume {}: {} is {}, not a LUKS device; sesame opens LUKS only",
-                        entry.name,
-                        entry.device,
-                        one.describe()
-                    )));
-                }
+            )),
+            Found::Luks { described, cipher } => {
+                let cipher = match cipher {
+                    Some(c) if !c.aliases.is_empty() => {
+                        format!(
+                            ", cipher {} (the image carries {})",
+                            c.spec,
+                            c.aliases.join(", ")
+                        )
+                    }
+                    Some(c) => format!(", cipher {}", c.spec),
+                    None => String::new(),
+                };
+                ok(format!(
+                    "crypttab volume {name}: {device} is {described}{cipher}"
+                ))
             }
-            many => {
-                let names: Vec<&str> = many.iter().map(|d| d.name.as_str()).collect();
-                out.push(warn(format!(
-                    "crypttab volume {}: {} names several devices ({}): a cloned disk? the boot \
-                     could pick either; give each a UUID of its own (cryptsetup luksUUID --uuid)",
-                    entry.name,
-                    entry.device,
-                    names.join(", ")
-                )));
-            }
-        }
+            Found::NotLuks { described } => warn(format!(
+                "crypttab volume {name}: {device} is {described}, not a LUKS device; sesame \
+                 opens LUKS only"
+            )),
+            Found::Several(names) => warn(format!(
+                "crypttab volume {name}: {device} names several devices ({}): a cloned disk? \
+                 the boot could pick either; give each a UUID of its own (cryptsetup luksUUID \
+                 --uuid)",
+                names.join(", ")
+            )),
+        });
     }
 }
 

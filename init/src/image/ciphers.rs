@@ -3,14 +3,8 @@
 //! its cipher (as cryptsetup-initramfs does), so a serpent or camellia root opens without
 //! a `modules.include` line. Volumes not on this host are left to `sesame check`.
 
-use std::path::Path;
-
-use sesame_crypt::cipher::modules_beyond_aes;
-use sesame_crypt::crypttab::parse_crypttab;
-
-use crate::blockdev::scan;
 use crate::host::Host;
-use crate::image::crypttab;
+use crate::image::located::{self, Found};
 
 /// A volume whose cipher needs modules the default set lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,49 +17,24 @@ pub struct CipherNeed {
     pub aliases: Vec<String>,
 }
 
-/// The cipher (`cipher-mode`) of the LUKS volume at `node`, and the aliases beyond the
-/// default set it needs (empty for AES); `None` when the header cannot be read.
-pub fn of_device(node: &Path) -> Option<(String, Vec<String>)> {
-    let (cipher, mode) = sesame_crypt::open::luks_cipher(node).ok()?;
-    let aliases = modules_beyond_aes(&cipher, &mode).unwrap_or_default();
-    Some((format!("{cipher}-{mode}"), aliases))
-}
-
 /// The needs of every crypttab volume the image opens (`config_volumes`: the config's
-/// `luks.volumes`) that is on this host and whose cipher is not AES.
+/// `luks.volumes`) that is on this host and whose cipher is not AES. A crypttab the
+/// image cannot take needs nothing here: the build and `sesame check` report it.
 pub fn needs(host: &Host, crypttab_text: &str, config_volumes: &[String]) -> Vec<CipherNeed> {
-    let Ok(selected) = crypttab::select(crypttab_text, config_volumes, &[]) else {
-        return Vec::new();
-    };
-    let (entries, _) = parse_crypttab(crypttab_text);
-    let entries: Vec<_> = entries
+    let volumes = located::locate(host, crypttab_text, config_volumes).unwrap_or_default();
+    volumes
         .into_iter()
-        .filter(|e| selected.volumes.contains(&e.name))
-        .collect();
-    if entries.is_empty() {
-        return Vec::new();
-    }
-    let devices = scan::scan(&host.path("/sys/class/block"), &host.path("/dev"));
-    let mut out = Vec::new();
-    for entry in entries {
-        let spec = host.rooted_spec(&entry.device);
-        let [one] = scan::find(&devices, &spec)[..] else {
-            continue;
-        };
-        if !one.fs.as_ref().is_some_and(|f| f.fstype.is_luks()) {
-            continue;
-        }
-        if let Some((cipher, aliases)) = of_device(&one.node) {
-            if !aliases.is_empty() {
-                out.push(CipherNeed {
-                    volume: entry.name.clone(),
-                    cipher,
-                    aliases,
-                });
-            }
-        }
-    }
-    out
+        .filter_map(|v| match v.found {
+            Found::Luks {
+                cipher: Some(c), ..
+            } if !c.aliases.is_empty() => Some(CipherNeed {
+                volume: v.name,
+                cipher: c.spec,
+                aliases: c.aliases,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -117,9 +86,9 @@ mod tests {
     fn an_aes_volume_needs_nothing_more() {
         let (_d, host) = host_with_luks("aes-xts-plain64", 512);
         assert!(needs(&host, TAB, &[]).is_empty());
-        let (cipher, aliases) = of_device(&host.path("/dev/vdb")).unwrap();
-        assert_eq!(cipher, "aes-xts-plain64");
-        assert!(aliases.is_empty());
-        assert_eq!(of_device(&host.path("/dev/nothing")), None);
+        let cipher = located::cipher_of(&host.path("/dev/vdb")).unwrap();
+        assert_eq!(cipher.spec, "aes-xts-plain64");
+        assert!(cipher.aliases.is_empty());
+        assert_eq!(located::cipher_of(&host.path("/dev/nothing")), None);
     }
 }

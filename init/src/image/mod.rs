@@ -6,4 +6,5 @@ pub mod ciphers;
 pub mod cpio;
 pub mod crypttab;
 pub mod elf;
+pub mod located;
 pub mod modset;
