@@ -395,7 +395,17 @@ mod tests {
         let shown = cmd.to_string();
         assert!(!shown.chars().any(char::is_control), "{shown:?}");
         assert!(matches!(ok(&shown), Command::Unlock { volume: Some(v) } if v.contains(" -h ")));
-        for name in ["my vol", "", "it's", r#"a "b""#, r"back\slash", "x\ty"] {
+        let long = "v".repeat(100);
+        for name in [
+            "my vol",
+            "",
+            "it's",
+            r#"a "b""#,
+            r"back\slash",
+            "x\ty",
+            "\u{9c71c}private",
+            &long,
+        ] {
             let cmd = Command::Unlock {
                 volume: Some(name.into()),
             };
