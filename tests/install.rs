@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::{ensure, Context, Result};
-use sesame_qemu::{debian_kernel, sesame_binary, Kernel};
+use sesame_qemu::{debian_kernel, luks_encrypt, sesame_binary, Kernel, LuksOptions};
 use sesame_tests::test_dir;
 
 /// A public key allowed to unlock (its private half was thrown away).
@@ -672,17 +672,10 @@ fn build_carries_the_cipher_of_a_crypttab_volume_on_this_host() -> Result<()> {
     std::fs::create_dir_all(s.path("/dev"))?;
     let node = s.path("/dev/vdb");
     std::fs::File::create(&node)?.set_len(20 << 20)?;
-    let key = s.dir.join("luks.key");
-    std::fs::write(&key, "not a secret")?;
-    let mut format = Command::new("cryptsetup");
-    format
-        .args(["luksFormat", "-q", "--type", "luks2", "--pbkdf", "pbkdf2"])
-        .args(["--pbkdf-force-iterations", "1000"])
-        .args(["--cipher", "camellia-cbc-essiv:sha256", "--key-size", "256"])
-        .arg("--key-file")
-        .arg(&key)
-        .arg(&node);
-    succeeded(&s.run(format)?, "cryptsetup luksFormat")?;
+    luks_encrypt(
+        &node,
+        &LuksOptions::new("not a secret").cipher("camellia-cbc-essiv:sha256", 256),
+    )?;
     std::fs::write(
         s.path("/etc/crypttab"),
         "root /dev/vdb none luks,initramfs\n",
