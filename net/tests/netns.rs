@@ -1,8 +1,9 @@
 //! The real network code in network namespaces this test makes: dnsmasq on one end of
 //! a veth pair, sesame-net's `start` on the other (in a thread that `setns()`s into its
-//! own namespace). Needs root, `ip` (iproute2) and `dnsmasq`; fails, never skips,
-//! without them. Only addresses inside the namespaces are used; the namespaces are
-//! deleted on exit, failed or not.
+//! own namespace). Needs root, `ip` (iproute2) and `dnsmasq` (dnsmasq-base), found by
+//! the harness (sesame_qemu's tool list); fails, never skips, without them. Only
+//! addresses inside the namespaces are used; the namespaces are deleted on exit, failed
+//! or not.
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -30,7 +31,9 @@ impl log::Log for Stderr {
     fn flush(&self) {}
 }
 
-fn require_tools() {
+/// The logger, root and the host tools (through the harness's one list of programs and
+/// packages): a missing one fails with the `apt-get install` line.
+fn check_host() {
     if log::set_logger(&Stderr).is_ok() {
         log::set_max_level(log::LevelFilter::Debug);
     }
@@ -39,28 +42,23 @@ fn require_tools() {
         unsafe { libc::geteuid() } == 0,
         "this test creates network namespaces and must run as root (sudo -E cargo test -p sesame-net)"
     );
-    for tool in ["ip", "dnsmasq"] {
-        let found = Command::new(tool)
-            .arg(if tool == "ip" { "-V" } else { "--version" })
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        assert!(
-            found,
-            "`{tool}` is needed: apt-get install iproute2 dnsmasq-base"
-        );
-    }
+    sesame_qemu::require_tools(&["ip", "dnsmasq"]).unwrap_or_else(|e| panic!("{e:#}"));
 }
 
-fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
+/// A `Command` for a host tool, found by the harness ([`sesame_qemu::command`]).
+fn tool(name: &str) -> Command {
+    sesame_qemu::command(name).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// `ip args…`; its stdout, or a panic with its stderr.
+fn run_ip(args: &[&str]) -> String {
+    let out = tool("ip")
+        .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("running {args:?}: {e}"));
+        .unwrap_or_else(|e| panic!("running ip {args:?}: {e}"));
     assert!(
         out.status.success(),
-        "{args:?} failed: {}",
+        "ip {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -75,7 +73,7 @@ struct Lab {
 
 impl Lab {
     fn new(tag: &str, namespaces: &[&str]) -> Lab {
-        require_tools();
+        check_host();
         let pid = std::process::id();
         let mut lab = Lab {
             namespaces: Vec::new(),
@@ -84,11 +82,11 @@ impl Lab {
         };
         for n in namespaces {
             let name = format!("sesame-{tag}-{n}-{pid}");
-            let _ = Command::new("ip")
+            let _ = tool("ip")
                 .args(["netns", "del", &name])
                 .stderr(Stdio::null())
                 .status();
-            sh(&["ip", "netns", "add", &name]);
+            run_ip(&["netns", "add", &name]);
             lab.namespaces.push(name);
         }
         lab
@@ -99,9 +97,9 @@ impl Lab {
     }
 
     fn ip(&self, ns: usize, args: &[&str]) -> String {
-        let mut v = vec!["ip", "-n", self.ns(ns)];
+        let mut v = vec!["-n", self.ns(ns)];
         v.extend_from_slice(args);
-        sh(&v)
+        run_ip(&v)
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -110,7 +108,7 @@ impl Lab {
 
     fn dnsmasq(&mut self, ns: usize, extra: &[&str]) {
         let log = self.path("dnsmasq.log");
-        let mut cmd = Command::new("ip");
+        let mut cmd = tool("ip");
         cmd.args([
             "netns",
             "exec",
@@ -152,7 +150,10 @@ impl Drop for Lab {
             let _ = c.wait();
         }
         for n in &self.namespaces {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
+            // Not `tool`: a panic while dropping during a panic would abort.
+            if let Ok(mut ip) = sesame_qemu::command("ip") {
+                let _ = ip.args(["netns", "del", n]).status();
+            }
         }
     }
 }
@@ -375,9 +376,9 @@ async fn dhcp_client(
 
     // What the client's namespace now holds.
     let ip = |args: &[&str]| {
-        let mut v = vec!["ip", "-n", cli.as_str()];
+        let mut v = vec!["-n", cli.as_str()];
         v.extend_from_slice(args);
-        sh(&v)
+        run_ip(&v)
     };
     let addrs = ip(&["-4", "addr", "show", "dev", &cv]);
     assert!(addrs.contains(&format!("inet {address}/24")), "{addrs}");

@@ -1,7 +1,8 @@
 //! sesame-qemu: the test harness for the end-to-end tests.
 //!
 //! It owns everything a test needs outside the code under test: the tools check
-//! ([`require_tools`]), the shared cache and the real Debian kernel ([`debian_kernel`]),
+//! ([`require_tools`], [`command`]) against the one list of host programs and their Debian
+//! packages ([`TOOL_PACKAGES`]), the shared cache and the real Debian kernel ([`debian_kernel`]),
 //! the binaries under test ([`sesame_binary`], [`marker_binary`]), disk images made in
 //! userspace ([`RootFs`], [`ext4_image`], [`luks_encrypt`]), small initramfs archives
 //! ([`Cpio`]), QEMU itself ([`Vm`]) with its console and monitor, and reading the marker's
@@ -62,5 +63,5 @@ pub use nsnet::{connect_crowd, in_netns, Slowloris, SlowlorisStats};
 pub use ports::free_loopback_port;
 pub use rootfs::RootFs;
 pub use ssh::{Session, SshClient};
-pub use tools::{require_tools, tool_path};
+pub use tools::{command, package_of, require_tools, tool_path, TOOL_PACKAGES, UNPACKAGED_TOOLS};
 pub use vm::{run_interactive, ConsoleMatch, Vm};

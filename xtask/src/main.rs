@@ -8,6 +8,8 @@ mod demo;
 mod fuzz;
 mod setup;
 mod test;
+#[cfg(test)]
+mod tool_scan;
 
 use std::path::PathBuf;
 use std::process::Command;

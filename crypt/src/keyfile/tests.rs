@@ -80,25 +80,24 @@ fn filesystem_order() {
 
 /// A loop device holding an ext4 file system with a key file: mounted read-only on a
 /// private directory, read at an offset, unmounted by `release`. Skipped where the host
-/// has no loop devices or no mkfs.ext4.
+/// has no loop devices (a container, not root); fails without mkfs.ext4 or losetup.
 #[test]
 fn a_key_device_is_mounted_read_only_and_released() {
+    sesame_qemu::require_tools(&["mkfs.ext4", "losetup"]).unwrap_or_else(|e| panic!("{e:#}"));
     let dir = tempfile::tempdir().unwrap();
     let content = dir.path().join("content");
     std::fs::create_dir_all(content.join("keys")).unwrap();
     std::fs::write(content.join("keys/data.key"), b"xxkey-on-device").unwrap();
     let img = dir.path().join("keys.img");
     std::fs::write(&img, vec![0u8; 8 << 20]).unwrap();
-    let mkfs = Command::new("mkfs.ext4")
+    let mkfs = tool("mkfs.ext4")
         .args(["-q", "-F", "-d"])
         .arg(&content)
         .arg(&img)
-        .status();
-    if !mkfs.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: no mkfs.ext4");
-        return;
-    }
-    let out = Command::new("losetup")
+        .output()
+        .unwrap();
+    assert!(mkfs.status.success(), "mkfs.ext4: {mkfs:?}");
+    let out = tool("losetup")
         .args(["-f", "--show", "-r"])
         .arg(&img)
         .output();
@@ -116,7 +115,7 @@ fn a_key_device_is_mounted_read_only_and_released() {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     r.release();
     let after = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let _ = Command::new("losetup").arg("-d").arg(&loopdev).status();
+    let _ = tool("losetup").arg("-d").arg(&loopdev).status();
     match result {
         Ok(k) => assert_eq!(k.as_bytes(), b"key-on-device"),
         Err(e) if e.contains("cannot mount") => {
@@ -143,4 +142,9 @@ fn a_key_device_is_mounted_read_only_and_released() {
     );
     assert!(!after.contains(base.to_str().unwrap()), "{after}");
     assert_eq!(std::fs::read_dir(&base).unwrap().count(), 0);
+}
+
+/// A `Command` for a host tool, found by the harness ([`sesame_qemu::command`]).
+fn tool(name: &str) -> Command {
+    sesame_qemu::command(name).unwrap_or_else(|e| panic!("{e:#}"))
 }

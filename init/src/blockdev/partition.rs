@@ -487,7 +487,6 @@ mod tests {
     use crate::blockdev::probe::tests::{
         blkid_export, mutate_all, put, put32, put64, run, tool, Rng,
     };
-    use std::process::Command;
 
     const ESP: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
     const LINUX: &str = "0fc63daf-8483-4772-8e79-3d69d8477de4";
@@ -990,7 +989,7 @@ mod tests {
 
     /// `partx` (libblkid) listing: number, start, sectors, uuid, name, type.
     fn partx(path: &std::path::Path) -> Vec<(u32, u64, u64, String, Option<String>, String)> {
-        let out = run(Command::new(tool("partx", "util-linux"))
+        let out = run(tool("partx")
             .args(["-g", "-r", "-o", "NR,START,SECTORS,UUID,NAME,TYPE"])
             .arg(path));
         let unescape = |s: &str| -> String {
@@ -1066,7 +1065,7 @@ mod tests {
             start=18432, size=2048, type=83\n\
             start=22528, size=2048, type=82\n\
             start=26624, size=2048, type=8e\n";
-        let mut child = Command::new(tool("sfdisk", "fdisk"))
+        let mut child = tool("sfdisk")
             .args(["-q"])
             .arg(&img)
             .stdin(std::process::Stdio::piped())
@@ -1091,7 +1090,7 @@ mod tests {
     fn real_sgdisk_gpt_matches_partx_and_backup_is_used() {
         let dir = tempfile::tempdir().unwrap();
         let img = image(dir.path(), "gpt", 64 << 20);
-        run(Command::new(tool("sgdisk", "gdisk"))
+        run(tool("sgdisk")
             .args(["-n", "1:2048:+8M", "-t", "1:ef00", "-c", "1:EFI System"])
             .args(["-n", "3:0:+8M", "-c", "3:röot fs"])
             .args(["-n", "4:0:+1M", "-t", "4:8309"])

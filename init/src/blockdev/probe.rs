@@ -1501,19 +1501,10 @@ pub(crate) mod tests {
         }
     }
 
-    /// The path of a tool the test needs; fails loudly with the package to install.
-    pub(crate) fn tool(name: &str, package: &str) -> PathBuf {
-        let path = std::env::var("PATH").unwrap_or_default();
-        let dirs = path
-            .split(':')
-            .chain(["/sbin", "/usr/sbin", "/usr/bin", "/bin"]);
-        for dir in dirs {
-            let candidate = Path::new(dir).join(name);
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-        panic!("this test needs `{name}`: install it with `apt-get install -y {package}`");
+    /// A `Command` for a host tool the test needs, found by the harness
+    /// ([`sesame_qemu::command`]); panics with the `apt-get install` line when it is missing.
+    pub(crate) fn tool(name: &str) -> Command {
+        sesame_qemu::command(name).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     pub(crate) fn run(cmd: &mut Command) -> String {
@@ -1531,8 +1522,7 @@ pub(crate) mod tests {
 
     /// `blkid -p -o export` as a map, values unescaped.
     pub(crate) fn blkid_export(path: &Path) -> HashMap<String, String> {
-        let blkid = tool("blkid", "util-linux");
-        let out = Command::new(blkid)
+        let out = tool("blkid")
             .args(["-p", "-o", "export"])
             .arg(path)
             .output()
@@ -1597,9 +1587,9 @@ pub(crate) mod tests {
         path
     }
 
-    fn mkfs(dir: &Path, size: u64, tool_name: &str, package: &str, args: &[&str]) -> PathBuf {
+    fn mkfs(dir: &Path, size: u64, program: &str, args: &[&str]) -> PathBuf {
         let path = sparse_file(dir, "img", size);
-        run(Command::new(tool(tool_name, package)).args(args).arg(&path));
+        run(tool(program).args(args).arg(&path));
         path
     }
 
@@ -2400,38 +2390,19 @@ pub(crate) mod tests {
     #[test]
     fn real_ext_filesystems_match_blkid() {
         let dir = tmp();
-        let img = mkfs(
-            dir.path(),
-            8 << 20,
-            "mkfs.ext4",
-            "e2fsprogs",
-            &["-q", "-L", "a label"],
-        );
+        let img = mkfs(dir.path(), 8 << 20, "mkfs.ext4", &["-q", "-L", "a label"]);
         assert_eq!(assert_like_blkid(&img).fstype, FsType::Ext4);
-        let img = mkfs(
-            dir.path(),
-            8 << 20,
-            "mkfs.ext3",
-            "e2fsprogs",
-            &["-q", "-F", "-L", "e3"],
-        );
+        let img = mkfs(dir.path(), 8 << 20, "mkfs.ext3", &["-q", "-F", "-L", "e3"]);
         assert_eq!(assert_like_blkid(&img).fstype, FsType::Ext3);
         let img = mkfs(
             dir.path(),
             64 << 20,
             "mkfs.ext4",
-            "e2fsprogs",
             &["-q", "-F", "-b", "4096"],
         );
         assert_eq!(assert_like_blkid(&img).block_size, Some(4096));
         // ext2: blkid says ext2 where /proc/filesystems lists it, ext4 where only ext4 does.
-        let img = mkfs(
-            dir.path(),
-            8 << 20,
-            "mkfs.ext2",
-            "e2fsprogs",
-            &["-q", "-F", "-L", "e2"],
-        );
+        let img = mkfs(dir.path(), 8 << 20, "mkfs.ext2", &["-q", "-F", "-L", "e2"]);
         let ours = probe_file(&img).unwrap();
         assert_eq!(ours.fstype, FsType::Ext2);
         let kernel_has_ext2 = std::fs::read_to_string("/proc/filesystems")
@@ -2449,19 +2420,12 @@ pub(crate) mod tests {
     #[test]
     fn real_xfs_and_btrfs_match_blkid() {
         let dir = tmp();
-        let img = mkfs(
-            dir.path(),
-            300 << 20,
-            "mkfs.xfs",
-            "xfsprogs",
-            &["-q", "-L", "xlab"],
-        );
+        let img = mkfs(dir.path(), 300 << 20, "mkfs.xfs", &["-q", "-L", "xlab"]);
         assert_eq!(assert_like_blkid(&img).fstype, FsType::Xfs);
         let img = mkfs(
             dir.path(),
             128 << 20,
             "mkfs.btrfs",
-            "btrfs-progs",
             &["-q", "-f", "-L", "pool"],
         );
         assert_eq!(assert_like_blkid(&img).fstype, FsType::Btrfs);
@@ -2476,7 +2440,7 @@ pub(crate) mod tests {
             (40 << 20, &["-F", "32", "-n", "MY DISK"][..]),
             (40 << 20, &["-F", "32", "-S", "4096"][..]),
         ] {
-            let img = mkfs(dir.path(), size, "mkfs.vfat", "dosfstools", args);
+            let img = mkfs(dir.path(), size, "mkfs.vfat", args);
             assert_eq!(assert_like_blkid(&img).fstype, FsType::Vfat);
         }
         // A label changed later lives in the root directory, which blkid prefers.
@@ -2484,20 +2448,11 @@ pub(crate) mod tests {
             dir.path(),
             40 << 20,
             "mkfs.vfat",
-            "dosfstools",
             &["-F", "32", "-n", "OLD"],
         );
-        run(Command::new(tool("fatlabel", "dosfstools"))
-            .arg(&img)
-            .arg("NEWER"));
+        run(tool("fatlabel").arg(&img).arg("NEWER"));
         assert_eq!(assert_like_blkid(&img).label.as_deref(), Some("NEWER"));
-        let img = mkfs(
-            dir.path(),
-            16 << 20,
-            "mkfs.exfat",
-            "exfatprogs",
-            &["-L", "exlab"],
-        );
+        let img = mkfs(dir.path(), 16 << 20, "mkfs.exfat", &["-L", "exlab"]);
         assert_eq!(assert_like_blkid(&img).fstype, FsType::Exfat);
     }
 
@@ -2508,35 +2463,26 @@ pub(crate) mod tests {
             dir.path(),
             64 << 20,
             "mkfs.f2fs",
-            "f2fs-tools",
             &["-q", "-f", "-l", "f2lab"],
         );
         assert_eq!(assert_like_blkid(&img).fstype, FsType::F2fs);
-        let img = mkfs(
-            dir.path(),
-            1 << 20,
-            "mkswap",
-            "util-linux",
-            &["-L", "swlab"],
-        );
+        let img = mkfs(dir.path(), 1 << 20, "mkswap", &["-L", "swlab"]);
         assert_eq!(assert_like_blkid(&img).fstype, FsType::Swap);
 
         let content = dir.path().join("content");
         std::fs::create_dir(&content).unwrap();
         std::fs::write(content.join("file"), b"hello").unwrap();
         let img = dir.path().join("sq");
-        run(Command::new(tool("mksquashfs", "squashfs-tools"))
+        run(tool("mksquashfs")
             .arg(&content)
             .arg(&img)
             .args(["-quiet", "-no-progress"]));
         assert_eq!(assert_like_blkid(&img).fstype, FsType::Squashfs);
         let img = dir.path().join("ero");
-        run(Command::new(tool("mkfs.erofs", "erofs-utils"))
-            .arg(&img)
-            .arg(&content));
+        run(tool("mkfs.erofs").arg(&img).arg(&content));
         assert_eq!(assert_like_blkid(&img).fstype, FsType::Erofs);
         let img = dir.path().join("iso");
-        run(Command::new(tool("genisoimage", "genisoimage"))
+        run(tool("genisoimage")
             .args(["-quiet", "-J", "-V", "Live System 2024", "-o"])
             .arg(&img)
             .arg(&content));
@@ -2548,10 +2494,9 @@ pub(crate) mod tests {
         let dir = tmp();
         let key = dir.path().join("key");
         std::fs::write(&key, b"secret").unwrap();
-        let cryptsetup = tool("cryptsetup", "cryptsetup-bin");
         for (kind, label) in [("luks1", None), ("luks2", Some("cryptroot"))] {
             let img = sparse_file(dir.path(), kind, 20 << 20);
-            let mut cmd = Command::new(&cryptsetup);
+            let mut cmd = tool("cryptsetup");
             cmd.args([
                 "luksFormat",
                 "--type",

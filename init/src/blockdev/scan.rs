@@ -245,14 +245,7 @@ pub fn find<'a>(devices: &'a [BlockDevice], spec: &DeviceSpec) -> Vec<&'a BlockD
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
-
-    fn run(cmd: &mut Command) {
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("{cmd:?}: {e} (apt-get install -y e2fsprogs gdisk)"));
-        assert!(out.status.success(), "{cmd:?}: {out:?}");
-    }
+    use crate::blockdev::probe::tests::{run, tool};
 
     /// A fake /sys/class/block and /dev: vda is a GPT disk whose partition 1 (vda1) holds
     /// an ext4 filesystem labelled "root"; vdb is an empty disk; loop0 has no media.
@@ -273,7 +266,7 @@ mod tests {
             .unwrap()
             .set_len(8 << 20)
             .unwrap();
-        run(Command::new("mkfs.ext4")
+        run(tool("mkfs.ext4")
             .args([
                 "-q",
                 "-F",
@@ -288,7 +281,7 @@ mod tests {
             .unwrap()
             .set_len(16 << 20)
             .unwrap();
-        run(Command::new("sgdisk")
+        run(tool("sgdisk")
             .args(["-o", "-n", "1:2048:+8M", "-c", "1:sys", "-u"])
             .arg("1:6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9")
             .arg(&disk));

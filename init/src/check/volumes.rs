@@ -96,12 +96,11 @@ mod tests {
     /// A host whose only block device, vdb, holds an ext4 filesystem with `uuid`.
     fn host_with_ext4(uuid: &str) -> (tempfile::TempDir, Host) {
         crate::host::host_with_vdb(4, |node| {
-            let status = std::process::Command::new("mkfs.ext4")
-                .args(["-q", "-F", "-U", uuid])
-                .arg(node)
-                .status()
-                .expect("mkfs.ext4 (apt-get install -y e2fsprogs)");
-            assert!(status.success());
+            crate::blockdev::probe::tests::run(
+                crate::blockdev::probe::tests::tool("mkfs.ext4")
+                    .args(["-q", "-F", "-U", uuid])
+                    .arg(node),
+            );
         })
     }
 

@@ -255,21 +255,11 @@ impl LogFeed for Logs {
 
 // ---------------------------------------------------------------- keys and the client
 
-/// Fails loudly when the OpenSSH client is missing: these tests never skip.
+/// Fails loudly, with the `apt-get install` line, when the OpenSSH client is missing
+/// (the harness's tool check): these tests never skip.
 pub fn require_openssh() {
-    for tool in ["ssh", "ssh-keygen", "ssh-keyscan"] {
-        let ok = Command::new(tool)
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        // ssh-keygen and ssh-keyscan reject -V but exist if they can be spawned.
-        assert!(
-            ok,
-            "`{tool}` (OpenSSH client) is required by these tests and was not found"
-        );
-    }
+    sesame_qemu::require_tools(&["ssh", "ssh-keygen", "ssh-keyscan", "ssh-agent"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 /// A client key made by ssh-keygen.
