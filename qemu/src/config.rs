@@ -27,6 +27,9 @@ pub struct Disk {
     pub serial: Option<String>,
     pub bus: DiskBus,
     pub read_only: bool,
+    /// Writes go to a temporary file QEMU drops at exit (`snapshot=on`): the image on
+    /// disk stays as it was (a cached disk shared by tests).
+    pub snapshot: bool,
 }
 
 impl Disk {
@@ -37,6 +40,7 @@ impl Disk {
             serial: None,
             bus: DiskBus::VirtioBlk,
             read_only: false,
+            snapshot: false,
         }
     }
     pub fn serial(mut self, serial: &str) -> Disk {
@@ -49,6 +53,10 @@ impl Disk {
     }
     pub fn read_only(mut self) -> Disk {
         self.read_only = true;
+        self
+    }
+    pub fn snapshot(mut self) -> Disk {
+        self.snapshot = true;
         self
     }
 
@@ -123,9 +131,12 @@ impl VmConfig {
 
     /// QEMU's arguments, with `qmp` the monitor socket and `ssh_port` the forward.
     pub(crate) fn args(&self, qmp: &Path, ssh_port: Option<u16>) -> Vec<String> {
+        // A smaller translation cache than QEMU's 1 GiB: long boots (a real systemd) crawl
+        // with the default once the guest has built millions of translated blocks
+        // (see the notes on QEMU); short ones do not notice.
         let mut a: Vec<String> = [
             "-accel",
-            "tcg",
+            "tcg,tb-size=256",
             "-cpu",
             "max",
             "-machine",
@@ -166,9 +177,10 @@ impl VmConfig {
         }
         for (n, d) in self.disks.iter().enumerate() {
             let ro = if d.read_only { ",readonly=on" } else { "" };
+            let snap = if d.snapshot { ",snapshot=on" } else { "" };
             a.push("-drive".into());
             a.push(format!(
-                "file={},format=raw,if=none,id=drive-{},cache=unsafe{ro}",
+                "file={},format=raw,if=none,id=drive-{},cache=unsafe{ro}{snap}",
                 esc(&d.path.display().to_string()),
                 esc(&d.id)
             ));
@@ -245,15 +257,18 @@ mod tests {
             .push(Disk::new("root", Path::new("/d/a,b.img")).serial("S1"));
         c.disks
             .push(Disk::new("late", Path::new("/d/late.img")).bus(DiskBus::Unplugged));
+        c.disks
+            .push(Disk::new("base", Path::new("/d/base.img")).snapshot());
         c.nic = Some(Nic::User { ssh: true });
         let a = c.args(Path::new("/s/qmp.sock"), Some(2222)).join(" ");
         for want in [
-            "-accel tcg -cpu max -machine q35 -nodefaults -display none -no-reboot",
+            "-accel tcg,tb-size=256 -cpu max -machine q35 -nodefaults -display none -no-reboot",
             "-m 512",
             "-append console=ttyS0 panic=-1 root=UUID=x rd.timeout=30",
             "file=/d/a,,b.img,format=raw,if=none,id=drive-root",
             "virtio-blk-pci,drive=drive-root,id=root,serial=S1",
             "hostfwd=tcp:127.0.0.1:2222-:22",
+            "file=/d/base.img,format=raw,if=none,id=drive-base,cache=unsafe,snapshot=on",
             "path=/s/qmp.sock,server=on,wait=off",
         ] {
             assert!(a.contains(want), "`{want}` missing in {a}");

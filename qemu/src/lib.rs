@@ -6,7 +6,10 @@
 //! the binaries under test ([`sesame_binary`], [`marker_binary`]), disk images made in
 //! userspace ([`RootFs`], [`ext4_image`], [`luks_encrypt`]), small initramfs archives
 //! ([`Cpio`]), QEMU itself ([`Vm`]) with its console and monitor, and reading the marker's
-//! report ([`parse_marker`]). Anything missing fails loudly with what to run; nothing skips.
+//! report ([`parse_marker`]). For the hand-over tests: the real Debian root, debootstrapped
+//! once and cached ([`debian_root_tree`], copied per test with [`RootFs::debian`]), and the
+//! report its systemd makes ([`RealRootReport`]). Anything missing fails loudly with what
+//! to run; nothing skips.
 //! For the fault tests: the `sesame` with test hooks ([`sesame_test_hooks_binary`]), a
 //! network card plugged in late ([`LateNic`]), a DHCP server to stop and restart
 //! ([`Dnsmasq`]), sockets from inside a namespace ([`connect_crowd`], [`Slowloris`]),
@@ -20,6 +23,7 @@ mod cache;
 mod config;
 mod console;
 mod cpio;
+mod debian_root;
 mod dhcpd;
 mod ext4;
 mod guest_mem;
@@ -35,6 +39,7 @@ mod netns;
 mod nsnet;
 mod ports;
 mod raw_append;
+mod report;
 mod rootfs;
 mod ssh;
 mod tools;
@@ -45,6 +50,7 @@ pub use cache::cache_dir;
 pub use config::{Disk, DiskBus, Nic, VmConfig};
 pub use console::clean_console;
 pub use cpio::Cpio;
+pub use debian_root::{debian_root_tree, DEBIAN_PACKAGES, DEBIAN_SUITE};
 pub use dhcpd::Dnsmasq;
 pub use ext4::{ext4_image, random_uuid};
 pub use guest_mem::{
@@ -61,6 +67,7 @@ pub use marker::{parse_marker, parse_marker_kmsg, parse_markers};
 pub use netns::NetNs;
 pub use nsnet::{connect_crowd, in_netns, Slowloris, SlowlorisStats};
 pub use ports::free_loopback_port;
+pub use report::RealRootReport;
 pub use rootfs::RootFs;
 pub use ssh::{Session, SshClient};
 pub use tools::{command, package_of, require_tools, tool_path, TOOL_PACKAGES, UNPACKAGED_TOOLS};

@@ -1,14 +1,18 @@
 //! The real root filesystem of a test: a directory with the usual top-level directories and
-//! an init (the marker by default), plus whatever files a test adds, made into an ext4 image.
+//! an init (the marker by default), or a copy of the real Debian root ([`RootFs::debian`]),
+//! plus whatever files a test adds, made into an ext4 image.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use crate::binaries::{check_static, marker_binary};
+use crate::debian_root::debian_root_tree;
 use crate::ext4::ext4_image;
+use crate::kernel::Kernel;
+use crate::tools::{command, run};
 
 const DIRS: &[(&str, u32)] = &[
     ("dev", 0o755),
@@ -49,6 +53,27 @@ impl RootFs {
         for (d, mode) in DIRS {
             root.add_dir(d, *mode)?;
         }
+        Ok(root)
+    }
+
+    /// A copy of the cached real Debian root ([`debian_root_tree`]) with the test
+    /// kernel's modules in `/lib/modules/<version>` (as an installed kernel leaves them,
+    /// so udev and systemd load what they need) and the report service
+    /// ([`crate::report`]): after the boot, it prints what systemd reached and powers
+    /// off. The copy is made of hard links where the cache and the temporary directory
+    /// share a filesystem; [`RootFs::add_file`] and friends replace a file rather than
+    /// write through a link, so the cache is never touched.
+    pub fn debian(kernel: &Kernel) -> Result<RootFs> {
+        let tree = debian_root_tree()?;
+        let dir = tempfile::Builder::new()
+            .prefix("sesame-debian-")
+            .tempdir()
+            .context("making a temporary root directory")?;
+        let root = RootFs { dir };
+        copy_tree(&tree, root.path())?;
+        let modules = root.path().join("usr/lib/modules").join(&kernel.version);
+        copy_tree(&kernel.modules_dir, &modules)?;
+        crate::report::install(&root)?;
         Ok(root)
     }
 
@@ -105,13 +130,53 @@ impl RootFs {
         Ok(self.path().join(rel))
     }
 
+    /// `rel` resolved, its parent directories made, and whatever was there removed (a
+    /// file of a copied tree may be a hard link into the cache).
     fn prepare(&self, rel: &str) -> Result<PathBuf> {
         let p = self.resolve(rel)?;
         if let Some(parent) = p.parent() {
             fs::create_dir_all(parent).with_context(|| format!("making {}", parent.display()))?;
         }
+        if p.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+            fs::remove_file(&p).with_context(|| format!("replacing {}", p.display()))?;
+        }
         Ok(p)
     }
+
+    /// Total size of the files in the tree, in bytes (each hard-linked file once).
+    pub fn size_bytes(&self) -> Result<u64> {
+        let mut seen = std::collections::HashSet::new();
+        let mut total = 0;
+        let mut stack = vec![self.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+                let e = e?;
+                let m = e.path().symlink_metadata()?;
+                if m.is_dir() {
+                    stack.push(e.path());
+                } else if seen.insert((m.dev(), m.ino())) {
+                    total += m.len();
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Copies the tree `from` into `to` (made if missing) with `cp -a`, as hard links when
+/// both are on one filesystem (`cp -al`), else as copies.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("making {}", to.display()))?;
+    let same_fs = match (fs::metadata(from), fs::metadata(to)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => false,
+    };
+    let mut cp = command("cp")?;
+    cp.arg(if same_fs { "-al" } else { "-a" })
+        .arg(format!("{}/.", from.display()))
+        .arg(to);
+    run(&mut cp).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    Ok(())
 }
 
 fn set_mode(p: &Path, mode: u32) -> Result<()> {

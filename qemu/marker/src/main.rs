@@ -8,6 +8,10 @@
 //! typed on the console as `console_input`.
 //! It never panics: every probe that fails becomes `null` or an `"error"` entry.
 //! When it is not PID 1 (run by hand on a host) it only prints: no mounts, no power-off.
+//! `sesame-marker --systemd-report` is the same report made from a service of a real
+//! systemd root, once systemd has finished starting (see `systemd.rs`).
+
+mod systemd;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -23,6 +27,9 @@ use serde_json::{json, Map, Value};
 const TIMELINE: &str = "/run/sesame/timeline.json";
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--systemd-report") {
+        return systemd_report();
+    }
     let pid = std::process::id();
     let is_init = pid == 1;
     if is_init {
@@ -94,6 +101,33 @@ fn main() {
     let _ = writeln!(out, "SESAME-MARKER-ERROR reboot({mode:?}) failed: {err}");
     // Exiting as PID 1 panics the kernel: loud, and with panic=-1 QEMU stops.
     std::process::exit(1);
+}
+
+/// The report from a service of the real root's systemd: the marker's fields plus
+/// `systemd`, then the boot's journal between `SESAME-JOURNAL-BEGIN` and
+/// `SESAME-JOURNAL-END`, on the console; then a clean power-off through systemd.
+fn systemd_report() {
+    let systemd = systemd::report();
+    // Kernel messages must not cut the report's line on the console.
+    let _ = fs::write("/proc/sys/kernel/printk", "1");
+    let fds = open_fds();
+    let cmdline = read_trimmed("/proc/cmdline");
+    let mut report = report(std::process::id(), fds, cmdline.as_deref());
+    if let Some(obj) = report.as_object_mut() {
+        obj.insert("systemd".into(), systemd);
+    }
+    let mut out = console(true);
+    let text = format!(
+        "\nSESAME-MARKER-BEGIN\nSESAME-MARKER {report}\nSESAME-MARKER-END\n\
+         SESAME-JOURNAL-BEGIN\n{}SESAME-JOURNAL-END\n",
+        systemd::full_journal()
+    );
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    let said = systemd::power_off();
+    if !said.trim().is_empty() {
+        let _ = writeln!(out, "SESAME-MARKER-ERROR systemctl poweroff: {said}");
+    }
 }
 
 /// Where the report goes: stdout if it is a console or a terminal (what the kernel or
@@ -178,6 +212,7 @@ fn report(pid: u32, fds: Value, cmdline: Option<&str>) -> Value {
         "net": net(),
         "mapper": mapper(),
         "keyring": keyring(),
+        "key_timeouts": key_timeouts(),
         "fds": fds,
         "processes": processes(pid),
         "meminfo": meminfo(),
@@ -225,6 +260,18 @@ fn keyring() -> Value {
         })
         .unwrap_or_default();
     json!(keys)
+}
+
+/// Each key's expiry as /proc/keys shows it (`perm`, `2m`, `expd`…), by description.
+fn key_timeouts() -> Value {
+    let mut out = Map::new();
+    for l in fs::read_to_string("/proc/keys").unwrap_or_default().lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if let (Some(timeout), Some(desc)) = (f.get(3), f.get(8)) {
+            out.insert(desc.trim_end_matches(':').to_string(), json!(timeout));
+        }
+    }
+    Value::Object(out)
 }
 
 /// The file's text, trimmed; bytes that are not UTF-8 (a command line of binary junk)
