@@ -175,6 +175,7 @@ async fn supervise(timeline: Timeline, devkmsg: Option<String>) -> ! {
         if let Some(u) = &ctx.unlock {
             u.before_switch_root(s.keyring);
         }
+        record_dm_devices_for_udev();
         timeline.mark("switch_root", Some(plan.init.clone()));
         log::info!("switching to the real root, exec {}", plan.init);
         kernelfs::restore_kmsg(devkmsg.as_deref());
@@ -303,6 +304,21 @@ async fn emergency(
     });
     next_control(controls, Waiting::Emergency).await;
     log::info!("retrying the boot");
+}
+
+/// Leaves the udev database records of the device-mapper devices this boot made, so the
+/// real root's udev treats them as activated (see `sesame_storage::udev_db`).
+fn record_dm_devices_for_udev() {
+    let (written, problems) = sesame_storage::udev_db::write_records(
+        std::path::Path::new("/sys/block"),
+        std::path::Path::new("/run/udev/data"),
+    );
+    for p in problems {
+        log::warn!("udev database: {p}; the real system may wait for this device");
+    }
+    if !written.is_empty() {
+        log::info!("udev database records for {}", written.join(", "));
+    }
 }
 
 /// The final step: switch_root, leaving `initramfs_freed` in the moved timeline.
