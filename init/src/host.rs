@@ -251,7 +251,19 @@ impl Inputs {
             mtime: source_date_epoch(),
             host_mounts: host.path("/proc/self/mounts"),
             cipher_needs: self.cipher_needs(host),
+            root_volumes: self.root_volumes(host),
         }
+    }
+
+    /// The crypttab entries the host's root needs (see `image::root_volumes`).
+    pub fn root_volumes(&self, host: &Host) -> Vec<String> {
+        let text = self
+            .crypttab
+            .as_deref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let (entries, _) = sesame_crypt::crypttab::parse_crypttab(&text);
+        crate::image::root_volumes::names(host, &entries)
     }
 }
 

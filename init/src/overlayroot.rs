@@ -66,9 +66,10 @@ pub fn mount_overlay(
                 flags: None,
                 read_only: Some(false),
             };
-            let t = rootfs::mount_root(dev, &rw, loader, Path::new(UPPER))
-                .with_context(|| format!("mounting the upper layer {}", dev.node.display()))?;
-            format!("{} ({t})", dev.node.display())
+            let t = rootfs::mount_root(dev, &rw, loader, Path::new(UPPER)).with_context(|| {
+                format!("mounting the upper layer {}", dev.mount_path().display())
+            })?;
+            format!("{} ({t})", dev.mount_path().display())
         }
     };
     for d in ["overlay", "overlay-workdir"] {

@@ -106,7 +106,7 @@ pub async fn find_and_mount(ctx: Arc<RootContext>) -> Result<SwitchPlan> {
                 .contains(nix::mount::MsFlags::MS_RDONLY);
             Ok(format!(
                 "{} ({fstype}, {})",
-                dev.node.display(),
+                dev.mount_path().display(),
                 if ro { "read-only" } else { "read-write" }
             ))
         }

@@ -136,7 +136,7 @@ pub fn mount_root(
             let _ = loader.load(&format!("fs-{fstype}"));
         }
         match mount(
-            Some(&dev.node),
+            Some(&dev.mount_path()),
             target,
             Some(fstype.as_str()),
             flags,
@@ -148,7 +148,7 @@ pub fn mount_root(
     }
     Err(anyhow::anyhow!(
         "mounting {} on {} failed ({}); check rootfstype= and rootflags=, and `dmesg` for the filesystem's own message",
-        dev.node.display(),
+        dev.mount_path().display(),
         target.display(),
         errors.join("; ")
     ))

@@ -32,6 +32,17 @@ pub struct BlockDevice {
 }
 
 impl BlockDevice {
+    /// The path to mount it by: `/dev/mapper/<name>` for a device-mapper device whose
+    /// node libdevmapper made (so `/proc/mounts` in the real system shows what a
+    /// udev-based initramfs leaves, and what its fstab says), else `/dev/<name>`.
+    pub fn mount_path(&self) -> PathBuf {
+        self.dm_name
+            .as_ref()
+            .map(|n| PathBuf::from(format!("/dev/mapper/{n}")))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| self.node.clone())
+    }
+
     /// Does `spec` name this device?
     pub fn matches(&self, spec: &DeviceSpec) -> bool {
         // A device carrying two signatures is ambivalent (blkid reports nothing for it):

@@ -10,12 +10,16 @@ use super::{error, ok, warn, Finding};
 use crate::config::Config;
 use crate::host::Host;
 use crate::image::located::{self, Found, Located};
+use crate::image::root_volumes;
 
 pub(super) fn check(host: &Host, path: Option<&Path>, config: &Config, out: &mut Vec<Finding>) {
     let Some(path) = path else {
         out.push(ok(
             "no crypttab: every LUKS device found at boot is offered, named luks-<UUID>".into(),
         ));
+        for m in root_volumes::name_mismatches(host, &[]) {
+            out.push(warn(m));
+        }
         return;
     };
     let Some(text) = super::read_or_report(path, out) else {
@@ -34,6 +38,9 @@ pub(super) fn check(host: &Host, path: Option<&Path>, config: &Config, out: &mut
     let (entries, problems) = parse_crypttab(&text);
     for p in problems {
         out.push(warn(format!("{}: {p}", path.display())));
+    }
+    for m in root_volumes::name_mismatches(host, &entries) {
+        out.push(warn(m));
     }
     if located.is_empty() && !entries.is_empty() {
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();

@@ -50,6 +50,9 @@ pub struct BuildOptions {
     /// Volumes on the build host whose cipher needs modules beyond the default AES ones
     /// (see `image::ciphers`): their aliases join `modules.include`.
     pub cipher_needs: Vec<CipherNeed>,
+    /// The crypttab entries the host's root needs (`image::root_volumes`): they go in
+    /// even without the `initramfs` option.
+    pub root_volumes: Vec<String>,
 }
 
 /// What was built, for the summary.
@@ -108,7 +111,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
         host_key.private_openssh()?.as_bytes().to_vec(),
     );
     let authorized_keys = add_authorized_keys(&mut archive, opts.authorized_keys.as_deref())?;
-    let tab = add_crypttab(&mut archive, opts.crypttab.as_deref(), &config)?;
+    let tab = add_crypttab(
+        &mut archive,
+        opts.crypttab.as_deref(),
+        &config,
+        &opts.root_volumes,
+    )?;
     archive.add_file(
         "etc/sesame/image.json",
         0o644,
@@ -306,6 +314,7 @@ fn add_crypttab(
     archive: &mut Archive,
     path: Option<&Path>,
     config: &Config,
+    root_volumes: &[String],
 ) -> Result<super::crypttab::ImageCrypttab> {
     let text = match path {
         Some(p) => {
@@ -313,7 +322,12 @@ fn add_crypttab(
         }
         None => String::new(),
     };
-    let tab = super::crypttab::select(&text, &config.luks.volumes, &config.luks.keyfiles)?;
+    let tab = super::crypttab::select(
+        &text,
+        &config.luks.volumes,
+        root_volumes,
+        &config.luks.keyfiles,
+    )?;
     if !tab.text.is_empty() {
         archive.add_file("etc/crypttab", 0o644, tab.text.clone().into_bytes());
     }

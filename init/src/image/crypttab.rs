@@ -1,6 +1,7 @@
 //! What of the host's crypttab goes into the image: the entries marked `initramfs` or
-//! `x-initrd.attach`, and those the config names (`luks.volumes`), as the original lines;
-//! plus the keyfiles they (and `luks.keyfiles`) need that live in the image itself.
+//! `x-initrd.attach`, those the config names (`luks.volumes`) and those the host's root
+//! needs (`image::root_volumes`), as the original lines; plus the keyfiles they (and
+//! `luks.keyfiles`) need that live in the image itself.
 
 use std::collections::BTreeSet;
 
@@ -15,11 +16,13 @@ pub struct ImageCrypttab {
     pub keyfiles: BTreeSet<String>,
 }
 
-/// Selects the entries for the image. Errors: a name from the config missing from the
-/// crypttab, or a line of a selected entry that does not parse.
+/// Selects the entries for the image (`root_names`: those the host's root needs).
+/// Errors: a name from the config missing from the crypttab, or a line of a selected
+/// entry that does not parse.
 pub fn select(
     host_text: &str,
     config_names: &[String],
+    root_names: &[String],
     extra_keyfiles: &[String],
 ) -> Result<ImageCrypttab> {
     let (entries, errors) = parse_crypttab(host_text);
@@ -43,7 +46,8 @@ pub fn select(
         );
     }
     for e in entries {
-        if !(e.options.initramfs || config_names.contains(&e.name)) {
+        if !(e.options.initramfs || config_names.contains(&e.name) || root_names.contains(&e.name))
+        {
             continue;
         }
         if let Some(line) = lines.get(e.line.saturating_sub(1)) {
@@ -75,7 +79,7 @@ home /dev/vdd /etc/keys/home.key luks
 
     #[test]
     fn marked_and_named_entries_with_their_keyfiles() {
-        let t = select(TAB, &["home".into()], &["/etc/keys/extra.key".into()]).unwrap();
+        let t = select(TAB, &["home".into()], &[], &["/etc/keys/extra.key".into()]).unwrap();
         assert_eq!(t.volumes, vec!["root", "keys", "data", "home"]);
         assert!(t.text.starts_with("root UUID=0b3c"));
         assert!(!t.text.contains("swap"));
@@ -86,9 +90,25 @@ home /dev/vdd /etc/keys/home.key luks
 
     #[test]
     fn a_named_volume_must_exist() {
-        let err = select(TAB, &["nope".into()], &[]).unwrap_err().to_string();
+        let err = select(TAB, &["nope".into()], &[], &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`nope`"), "{err}");
-        assert_eq!(select("", &[], &[]).unwrap(), ImageCrypttab::default());
-        assert_eq!(select("garbage line\n", &[], &[]).unwrap().volumes.len(), 0);
+        assert_eq!(select("", &[], &[], &[]).unwrap(), ImageCrypttab::default());
+        assert_eq!(
+            select("garbage line\n", &[], &[], &[])
+                .unwrap()
+                .volumes
+                .len(),
+            0
+        );
+    }
+
+    #[test]
+    fn the_roots_entry_goes_in_without_the_initramfs_option() {
+        let t = select(TAB, &[], &["swap".into(), "gone".into()], &[]).unwrap();
+        assert_eq!(t.volumes, vec!["root", "keys", "data", "swap"]);
+        assert!(t.text.contains("swap /dev/vdc /etc/keys/swap.key luks\n"));
+        assert!(t.keyfiles.contains("/etc/keys/swap.key"));
     }
 }

@@ -12,7 +12,7 @@ use sesame_crypt::device::DeviceSpec;
 
 use crate::blockdev::scan;
 use crate::host::Host;
-use crate::image::crypttab;
+use crate::image::{crypttab, root_volumes};
 
 /// One selected crypttab entry and what this host holds under its device spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,12 +61,14 @@ pub fn cipher_of(node: &Path) -> Option<Cipher> {
     })
 }
 
-/// The entries of `crypttab_text` the image opens (marked `initramfs`, or named by the
-/// config's `luks.volumes`), in crypttab order, each located on `host`. The block devices
-/// are scanned only when some entry is selected. Errors as [`crypttab::select`] does.
+/// The entries of `crypttab_text` the image opens (marked `initramfs`, named by the
+/// config's `luks.volumes`, or under the host's root), in crypttab order, each located on
+/// `host`. The block devices are scanned only when some entry is selected. Errors as
+/// [`crypttab::select`] does.
 pub fn locate(host: &Host, crypttab_text: &str, config_volumes: &[String]) -> Result<Vec<Located>> {
-    let selected = crypttab::select(crypttab_text, config_volumes, &[])?.volumes;
     let (entries, _) = parse_crypttab(crypttab_text);
+    let root_names = root_volumes::names(host, &entries);
+    let selected = crypttab::select(crypttab_text, config_volumes, &root_names, &[])?.volumes;
     let entries: Vec<_> = entries
         .into_iter()
         .filter(|e| selected.contains(&e.name))

@@ -8,3 +8,4 @@ pub mod crypttab;
 pub mod elf;
 pub mod located;
 pub mod modset;
+pub mod root_volumes;
