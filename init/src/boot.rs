@@ -172,6 +172,12 @@ async fn supervise(timeline: Timeline, devkmsg: Option<String>) -> ! {
             server.shutdown().await;
         }
         net.shutdown(s.net_keep).await;
+        if s.net_keep {
+            let root = std::path::Path::new(crate::rootfs::SYSROOT);
+            if let Some(w) = crate::network::kept_interface_rename_warning(&s.cmdline_words, root) {
+                log::warn!("{w}");
+            }
+        }
         if let Some(u) = &ctx.unlock {
             u.before_switch_root(s.keyring);
         }
@@ -306,13 +312,17 @@ async fn emergency(
     log::info!("retrying the boot");
 }
 
-/// Leaves the udev database records of the device-mapper devices this boot made, so the
-/// real root's udev treats them as activated (see `sesame_storage::udev_db`).
+/// Leaves the udev database records of the device-mapper devices this boot made, and
+/// their `/dev/mapper` links as udev makes them, so the real root's udev treats them as
+/// activated (see `sesame_storage::udev_db` and `mapper_nodes`).
 fn record_dm_devices_for_udev() {
-    let (written, problems) = sesame_storage::udev_db::write_records(
-        std::path::Path::new("/sys/block"),
-        std::path::Path::new("/run/udev/data"),
-    );
+    use sesame_storage::{mapper_nodes, udev_db};
+    let (devices, mut problems) = udev_db::dm_devices(std::path::Path::new("/sys/block"));
+    let (written, more) =
+        udev_db::write_records_of(&devices, std::path::Path::new("/run/udev/data"));
+    problems.extend(more);
+    let (_, more) = mapper_nodes::link_mapper_nodes(std::path::Path::new("/dev"), &devices);
+    problems.extend(more);
     for p in problems {
         log::warn!("udev database: {p}; the real system may wait for this device");
     }

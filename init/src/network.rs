@@ -138,3 +138,73 @@ impl Network {
         }
     }
 }
+/// With `rd.sesame.net.keep=1`: a warning when the real root's udev will try to give the
+/// kept interfaces their predictable names (`99-default.link` with its `NamePolicy`, not
+/// masked, and no `net.ifnames=0` on the command line). The kernel refuses to rename an
+/// interface that is up, udev's event for it fails, and systemd-networkd then never
+/// manages it: its DHCP lease lapses. `root` is the real root's mount point.
+pub fn kept_interface_rename_warning(
+    words: &[(String, Option<String>)],
+    root: &std::path::Path,
+) -> Option<String> {
+    if words
+        .iter()
+        .any(|(k, v)| k == "net.ifnames" && v.as_deref() == Some("0"))
+    {
+        return None;
+    }
+    let masked = std::fs::read_link(root.join("etc/systemd/network/99-default.link"))
+        .is_ok_and(|t| t == std::path::Path::new("/dev/null"));
+    let policy = [
+        "usr/lib/systemd/network/99-default.link",
+        "lib/systemd/network/99-default.link",
+    ]
+    .iter()
+    .any(|p| root.join(p).exists());
+    (policy && !masked).then(|| {
+        "rd.sesame.net.keep: the real system's udev will try to rename the interfaces kept \
+         up (predictable names, 99-default.link) and the kernel refuses while they are up; \
+         its network manager may then leave them unmanaged. Add net.ifnames=0 to the \
+         kernel command line, or name them in a .link file"
+            .to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<(String, Option<String>)> {
+        line.split_whitespace()
+            .map(|w| match w.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (w.to_string(), None),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_kept_interface_udev_would_rename_is_warned_about() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        // No naming policy in the root: nothing to say.
+        assert_eq!(kept_interface_rename_warning(&words("ro"), root), None);
+        std::fs::create_dir_all(root.join("usr/lib/systemd/network")).unwrap();
+        std::fs::write(root.join("usr/lib/systemd/network/99-default.link"), "").unwrap();
+        let w = kept_interface_rename_warning(&words("ro rd.sesame.net.keep=1"), root).unwrap();
+        assert!(w.contains("net.ifnames=0"), "{w}");
+        assert_eq!(
+            kept_interface_rename_warning(&words("ro net.ifnames=0"), root),
+            None
+        );
+        assert!(kept_interface_rename_warning(&words("net.ifnames=1"), root).is_some());
+        // Masked by the administrator: udev keeps the kernel's names.
+        std::fs::create_dir_all(root.join("etc/systemd/network")).unwrap();
+        std::os::unix::fs::symlink(
+            "/dev/null",
+            root.join("etc/systemd/network/99-default.link"),
+        )
+        .unwrap();
+        assert_eq!(kept_interface_rename_warning(&words("ro"), root), None);
+    }
+}

@@ -127,6 +127,14 @@ pub fn record_path(data_dir: &Path, dev: &DmDevice) -> PathBuf {
 /// missing record costs the real system a wait, not its boot).
 pub fn write_records(sys_block: &Path, data_dir: &Path) -> (Vec<String>, Vec<String>) {
     let (devices, mut problems) = dm_devices(sys_block);
+    let (written, more) = write_records_of(&devices, data_dir);
+    problems.extend(more);
+    (written, problems)
+}
+
+/// [`write_records`] for devices already read from sysfs.
+pub fn write_records_of(devices: &[DmDevice], data_dir: &Path) -> (Vec<String>, Vec<String>) {
+    let mut problems = Vec::new();
     let mut written = Vec::new();
     if devices.is_empty() {
         return (written, problems);
@@ -136,12 +144,12 @@ pub fn write_records(sys_block: &Path, data_dir: &Path) -> (Vec<String>, Vec<Str
         return (written, problems);
     }
     for dev in devices {
-        let path = record_path(data_dir, &dev);
+        let path = record_path(data_dir, dev);
         if path.exists() {
             continue;
         }
-        match record(&dev).and_then(|text| write_atomically(&path, &text)) {
-            Ok(()) => written.push(dev.name),
+        match record(dev).and_then(|text| write_atomically(&path, &text)) {
+            Ok(()) => written.push(dev.name.clone()),
             Err(e) => problems.push(e),
         }
     }
