@@ -163,6 +163,48 @@ impl RealRootReport {
             .collect()
     }
 
+    /// Every IPv4 address outside loopback (`ip -j address`), as `(interface, address/prefix)`.
+    pub fn ipv4_addresses(&self) -> Vec<(String, String)> {
+        let Some(links) = self.systemd()["ip_addr"].as_array() else {
+            return Vec::new();
+        };
+        links
+            .iter()
+            .filter(|l| l["ifname"] != "lo")
+            .flat_map(|l| {
+                let name = l["ifname"].as_str().unwrap_or("").to_string();
+                l["addr_info"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|a| a["family"] == "inet")
+                    .map(move |a| {
+                        let addr =
+                            format!("{}/{}", a["local"].as_str().unwrap_or(""), a["prefixlen"]);
+                        (name.clone(), addr)
+                    })
+            })
+            .collect()
+    }
+
+    /// The IPv4 default routes (`ip -j route`), as `(gateway, interface)`.
+    pub fn default_routes(&self) -> Vec<(String, String)> {
+        let Some(routes) = self.systemd()["ip_route"].as_array() else {
+            return Vec::new();
+        };
+        routes
+            .iter()
+            .filter(|r| r["dst"] == "default")
+            .map(|r| {
+                (
+                    r["gateway"].as_str().unwrap_or("").to_string(),
+                    r["dev"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// systemd's own start-up: from its start to the end of the boot, in seconds.
     pub fn userspace_seconds(&self) -> Option<f64> {
         let t = &self.systemd()["times"];
@@ -207,7 +249,10 @@ mod tests {
                    \"journal_sesame\":[{\"priority\":6,\"message\":\"sesame 0.1.0 starting\"}],\
                    \"times\":{\"UserspaceTimestampMonotonic\":1000000,\"FinishTimestampMonotonic\":3500000},\
                    \"ip_addr\":[{\"ifname\":\"eth0\",\"addr_info\":[{\"family\":\"inet\",\"local\":\"10.0.2.15\",\"prefixlen\":24},\
-                   {\"family\":\"inet6\",\"local\":\"fe80::1\",\"prefixlen\":64}]}]}}\r\nSESAME-MARKER-END\r\n\
+                   {\"family\":\"inet6\",\"local\":\"fe80::1\",\"prefixlen\":64}]},\
+                   {\"ifname\":\"lo\",\"addr_info\":[{\"family\":\"inet\",\"local\":\"127.0.0.1\",\"prefixlen\":8}]}],\
+                   \"ip_route\":[{\"dst\":\"default\",\"gateway\":\"10.0.2.2\",\"dev\":\"eth0\"},\
+                   {\"dst\":\"10.0.2.0/24\",\"dev\":\"eth0\"}]}}\r\nSESAME-MARKER-END\r\n\
                    SESAME-JOURNAL-BEGIN\r\n[ 1.0] box sesame[1]: hello\r\nSESAME-JOURNAL-END\r\n";
         let r = RealRootReport::parse(log).unwrap();
         assert_eq!(r.state(), "running");
@@ -225,6 +270,14 @@ mod tests {
         assert_eq!(r.sesame_journal()[0].0, 6);
         assert_eq!(r.mount("/").unwrap().0, "/dev/mapper/root");
         assert_eq!(r.ipv4("eth0"), ["10.0.2.15/24"]);
+        assert_eq!(
+            r.ipv4_addresses(),
+            [("eth0".to_string(), "10.0.2.15/24".to_string())]
+        );
+        assert_eq!(
+            r.default_routes(),
+            [("10.0.2.2".to_string(), "eth0".to_string())]
+        );
         assert_eq!(r.userspace_seconds(), Some(2.5));
         assert_eq!(r.journal, "[ 1.0] box sesame[1]: hello\n");
     }
