@@ -25,6 +25,7 @@ mod console;
 mod cpio;
 mod debian_root;
 mod dhcpd;
+mod disk_factory;
 mod ext4;
 mod guest_mem;
 mod hooks;
@@ -52,6 +53,9 @@ pub use console::clean_console;
 pub use cpio::Cpio;
 pub use debian_root::{debian_root_tree, DEBIAN_PACKAGES, DEBIAN_SUITE};
 pub use dhcpd::Dnsmasq;
+pub use disk_factory::{
+    make_disks, DiskRecipe, FactoryDisk, FactoryDisks, FACTORY_VERSION, MAX_FACTORY_DISKS,
+};
 pub use ext4::{ext4_image, random_uuid};
 pub use guest_mem::{
     guest_memory, meminfo_in_use_kib, parse_show_mem, printk_console_loglevel, GuestMemory,
