@@ -1,4 +1,4 @@
-//! Fuzzes the partition-table reader (`sesame::blockdev::partition`): no panics, bounded
+//! Fuzzes the partition-table reader (`sesame_storage::partition`): no panics, bounded
 //! work, and partitions numbered as the kernel would (unique, 1..=255, primaries 1-4 and
 //! logical partitions from 5 on for MBR) whatever the tables say. The first byte picks the
 //! sector size and whether the disk size (which enables the GPT backup header) is known.
@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use libfuzzer_sys::fuzz_target;
-use sesame::blockdev::partition::{
+use sesame_storage::partition::{
     probe_disk, read_partitions, PartitionTable, TableKind, MAX_PARTITION_NUMBER,
 };
 

@@ -1,11 +1,11 @@
-//! Fuzzes the superblock prober (`sesame::blockdev::probe`): it must never panic, whatever
+//! Fuzzes the superblock prober (`sesame_storage::probe`): it must never panic, whatever
 //! the device holds, and what it reports must be well-formed. The input is probed as a device
 //! as is, and again shifted by up to 64 KiB (chosen by the first byte) so that small inputs
 //! also reach the superblocks that live far from the start (iso9660, swap, btrfs).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sesame::blockdev::probe::{probe, probe_sized, Probe, ReadAt};
+use sesame_storage::probe::{probe, probe_sized, Probe, ReadAt};
 
 /// `data` placed at `shift` bytes into an otherwise zero device.
 struct Shifted<'a> {

@@ -240,7 +240,7 @@ fn run_diff(a: &Path, b: &Path) -> Result<i32> {
 
 /// The lines `sesame build` prints about an image.
 pub fn print_summary(s: &builder::BuildSummary, out: &mut dyn Write) {
-    use crate::blockdev::scan::human_size;
+    use sesame_storage::scan::human_size;
     let _ = writeln!(
         out,
         "sesame: wrote {} ({} compressed, {} unpacked, {} files)",

@@ -2,7 +2,6 @@
 //! config, kernel modules, block devices, mounts, the console, switch_root) and the host
 //! CLI that builds the image. `net`, `crypt` and `remote` are wired together here.
 
-pub mod blockdev;
 pub mod boot;
 pub mod check;
 pub mod cli;

@@ -10,9 +10,9 @@ use anyhow::{Context, Result};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
 
-use crate::blockdev::scan::BlockDevice;
 use crate::modules::load::Loader;
 use crate::rootfs::{self, RootMount};
+use sesame_storage::scan::BlockDevice;
 
 /// Where the layers are mounted in the initramfs before they move into the new root.
 const LOWER: &str = "/run/sesame/root-ro";

@@ -11,7 +11,6 @@ use anyhow::{Context, Result};
 use sesame_crypt::device::DeviceSpec;
 use tokio::sync::broadcast;
 
-use crate::blockdev::wait::wait_for;
 use crate::cmdline::Overlayroot;
 use crate::modules::load::Loader;
 use crate::overlayroot::{self, Upper};
@@ -21,6 +20,7 @@ use crate::switch_root::{self, SwitchPlan};
 use crate::timeline::Timeline;
 use crate::uevent::Uevent;
 use crate::unlock::Unlock;
+use sesame_storage::wait::wait_for;
 
 /// What an attempt needs.
 pub struct RootContext {

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
 
-use crate::blockdev::scan::BlockDevice;
 use crate::modules::load::Loader;
+use sesame_storage::scan::BlockDevice;
 
 /// Where the real root is mounted before switch_root.
 pub const SYSROOT: &str = "/sysroot";

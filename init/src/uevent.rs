@@ -22,6 +22,12 @@ pub struct Uevent {
     pub env: BTreeMap<String, String>,
 }
 
+impl sesame_storage::wait::DeviceEvent for Uevent {
+    fn may_change_block_devices(&self) -> bool {
+        self.subsystem() == Some("block") || self.action == "overflow"
+    }
+}
+
 impl Uevent {
     pub fn get(&self, key: &str) -> Option<&str> {
         self.env.get(key).map(String::as_str)

@@ -14,13 +14,13 @@ use sesame_crypt::{
 };
 use tokio::sync::broadcast;
 
-use crate::blockdev::scan::BlockDevice;
-use crate::blockdev::wait::scan_now;
 use crate::image::modset::CRYPT_MODULES;
 use crate::modules::load::Loader;
 use crate::settings::Settings;
 use crate::timeline::Timeline;
 use crate::uevent::Uevent;
+use sesame_storage::scan::BlockDevice;
+use sesame_storage::wait::scan_now;
 
 /// How long the passphrase stays in the keyring for the real system (systemd's
 /// cryptsetup uses the key within seconds of starting).

@@ -103,8 +103,8 @@ mod tests {
     /// A host whose only block device, vdb, holds an ext4 filesystem with `uuid`.
     fn host_with_ext4(uuid: &str) -> (tempfile::TempDir, Host) {
         crate::host::host_with_vdb(4, |node| {
-            crate::blockdev::probe::tests::run(
-                crate::blockdev::probe::tests::tool("mkfs.ext4")
+            crate::host::run_test_tool(
+                crate::host::test_tool("mkfs.ext4")
                     .args(["-q", "-F", "-U", uuid])
                     .arg(node),
             );

@@ -1,5 +1,5 @@
 //! The crypttab volumes an image opens, located on the build host: each selected entry's
-//! device looked up by sesame's own prober (`blockdev::scan`) the way the boot will look
+//! device looked up by sesame's own prober (`sesame_storage::scan`) the way the boot will look
 //! for it, and for a LUKS device its cipher read from the header (no key). `sesame check`
 //! reports from this; the builder takes the cipher modules from it.
 
@@ -10,9 +10,9 @@ use sesame_crypt::cipher::modules_beyond_aes;
 use sesame_crypt::crypttab::parse_crypttab;
 use sesame_crypt::device::DeviceSpec;
 
-use crate::blockdev::scan;
 use crate::host::Host;
 use crate::image::{crypttab, root_volumes};
+use sesame_storage::scan;
 
 /// One selected crypttab entry and what this host holds under its device spec.
 #[derive(Debug, Clone, PartialEq, Eq)]

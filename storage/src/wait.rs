@@ -8,8 +8,15 @@ use std::time::{Duration, Instant};
 use sesame_crypt::device::DeviceSpec;
 use tokio::sync::broadcast;
 
-use super::scan::{find, scan, BlockDevice};
-use crate::uevent::Uevent;
+use crate::scan::{find, scan, BlockDevice};
+
+/// An event from the kernel (a uevent, as the caller reads them) that may tell of block
+/// devices: on one, the wait rescans.
+pub trait DeviceEvent: Send + Sync {
+    /// True when what block devices hold may have changed (a block uevent, or an
+    /// overflow that may have hidden one).
+    fn may_change_block_devices(&self) -> bool;
+}
 
 /// How often "still waiting" is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -44,9 +51,9 @@ pub async fn scan_now() -> Vec<BlockDevice> {
 }
 
 /// Waits until `spec` names a device, or `timeout` passes (None: forever).
-pub async fn wait_for(
+pub async fn wait_for<E: DeviceEvent>(
     spec: &DeviceSpec,
-    mut events: broadcast::Receiver<Arc<Uevent>>,
+    mut events: broadcast::Receiver<Arc<E>>,
     timeout: Option<Duration>,
 ) -> Result<BlockDevice, NotFound> {
     let start = Instant::now();
@@ -96,10 +103,10 @@ pub async fn wait_for(
 }
 
 /// Returns on the next event that may change what block devices hold.
-async fn next_block_event(events: &mut broadcast::Receiver<Arc<Uevent>>) {
+async fn next_block_event<E: DeviceEvent>(events: &mut broadcast::Receiver<Arc<E>>) {
     loop {
         match events.recv().await {
-            Ok(ev) if ev.subsystem() == Some("block") || ev.action == "overflow" => return,
+            Ok(ev) if ev.may_change_block_devices() => return,
             Ok(_) => {}
             // Missed events: rescan to be safe.
             Err(broadcast::error::RecvError::Lagged(_)) => return,

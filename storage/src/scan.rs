@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use sesame_crypt::device::DeviceSpec;
 
-use super::partition::{probe_disk, read_partitions, DiskContents, PartitionTable};
-use super::probe::{probe_sized, Probe};
+use crate::partition::{probe_disk, read_partitions, DiskContents, PartitionTable};
+use crate::probe::{probe_sized, Probe};
 
 /// One block device as sesame sees it.
 #[derive(Debug, Clone)]
@@ -256,7 +256,7 @@ pub fn find<'a>(devices: &'a [BlockDevice], spec: &DeviceSpec) -> Vec<&'a BlockD
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blockdev::probe::tests::{run, tool};
+    use crate::probe::tests::{run, tool};
 
     /// A fake /sys/class/block and /dev: vda is a GPT disk whose partition 1 (vda1) holds
     /// an ext4 filesystem labelled "root"; vdb is an empty disk; loop0 has no media.

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::io;
 
-use crate::blockdev::probe::{self, FsType, Probe, ReadAt};
+use crate::probe::{self, FsType, Probe, ReadAt};
 
 /// The kernel creates partitions 1..=255 at most (`DISK_MAX_PARTS` is 256).
 pub const MAX_PARTITION_NUMBER: u32 = 255;
@@ -484,9 +484,7 @@ fn unpartitioned<R: ReadAt + ?Sized>(disk: &R, size: Option<u64>) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blockdev::probe::tests::{
-        blkid_export, mutate_all, put, put32, put64, run, tool, Rng,
-    };
+    use crate::probe::tests::{blkid_export, mutate_all, put, put32, put64, run, tool, Rng};
 
     const ESP: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
     const LINUX: &str = "0fc63daf-8483-4772-8e79-3d69d8477de4";
