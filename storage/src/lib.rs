@@ -5,6 +5,7 @@
 //! database records of the device-mapper devices it made ([`udev_db`]) and `/dev/mapper`
 //! links as udev makes them ([`mapper_nodes`]). It knows nothing of the network or SSH.
 
+pub mod lvm;
 pub mod mapper_nodes;
 pub mod partition;
 pub mod probe;
