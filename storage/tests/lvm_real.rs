@@ -5,13 +5,10 @@
 //! exactly what `dmsetup` printed in the guest for the same VG.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use sesame_qemu::{debian_kernel, make_disks, DiskRecipe};
-use sesame_storage::lvm::label::{
-    read_label, read_mda_header, text_from_parts, text_ranges, LABEL_SCAN_SECTORS, SECTOR,
-};
+use sesame_storage::lvm::pv::read_pv;
 use sesame_storage::lvm::{text, vg};
 
 const RECIPE: &str = r#"pvcreate /dev/vdb /dev/vdc
@@ -32,37 +29,13 @@ lvcreate -y -L 3M -n my-data test-vg /dev/vdb
 sync
 "#;
 
-/// One PV image's PV UUID, newest metadata text (by seqno) and that seqno.
-fn metadata_of(image: &Path) -> (String, String, u64) {
+/// One PV image's PV UUID, newest metadata (through `lvm::pv::read_pv`) and its seqno.
+fn metadata_of(image: &Path) -> (String, text::Section, u64) {
     let f = File::open(image).unwrap();
-    let mut start = vec![0u8; SECTOR * LABEL_SCAN_SECTORS];
-    f.read_exact_at(&mut start, 0).unwrap();
-    let label = read_label(&start).unwrap().expect("an LVM2 label");
-    let mut best: Option<(String, u64)> = None;
-    for area in &label.metadata_areas {
-        let mut header = vec![0u8; SECTOR];
-        f.read_exact_at(&mut header, area.offset).unwrap();
-        let h = read_mda_header(&header, *area).unwrap();
-        let Some(t) = h.text else { continue };
-        let parts: Vec<Vec<u8>> = text_ranges(&h, t)
-            .into_iter()
-            .map(|(o, n)| {
-                let mut b = vec![0u8; n as usize];
-                f.read_exact_at(&mut b, area.offset + o).unwrap();
-                b
-            })
-            .collect();
-        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        let text = text_from_parts(t, &refs).unwrap();
-        let seqno = vg::read_vg(&text::parse(&text).unwrap(), None)
-            .unwrap()
-            .seqno;
-        if best.as_ref().is_none_or(|(_, s)| seqno > *s) {
-            best = Some((text, seqno));
-        }
-    }
-    let (text, seqno) = best.expect("a metadata copy");
-    (label.pv_uuid, text, seqno)
+    let pv = read_pv(&f).unwrap().expect("an LVM2 label");
+    assert!(pv.problems.is_empty(), "{:?}", pv.problems);
+    let (seqno, top) = pv.newest.expect("a metadata copy");
+    (pv.label.pv_uuid, top, seqno)
 }
 
 /// The lines of `name` (between `--- name` and the next `---`) of the guest's output.
@@ -99,12 +72,12 @@ fn tables_names_and_uuids_match_real_lvm2() {
             .to_string()
     };
 
-    let (uuid_b, text_b, seq_b) = metadata_of(&made.disks[0]);
-    let (uuid_c, text_c, seq_c) = metadata_of(&made.disks[1]);
+    let (uuid_b, top_b, seq_b) = metadata_of(&made.disks[0]);
+    let (uuid_c, top_c, seq_c) = metadata_of(&made.disks[1]);
     // Both PVs carry the VG's newest metadata.
     assert_eq!(seq_b, seq_c);
-    assert_eq!(text::parse(&text_b).unwrap(), text::parse(&text_c).unwrap());
-    let vg = vg::read_vg(&text::parse(&text_b).unwrap(), None).unwrap();
+    assert_eq!(top_b, top_c);
+    let vg = vg::read_vg(&top_b, None).unwrap();
     assert_eq!(vg.name, "test-vg");
     assert!(vg.refused.is_none());
     let device_of = |pv: &vg::PvRef| {
