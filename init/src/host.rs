@@ -304,28 +304,6 @@ pub fn build_if_changed(opts: &BuildOptions) -> Result<(builder::BuildSummary, b
     result
 }
 
-/// A host program for tests, found through the harness's tool table (so its Debian
-/// package is in the list `cargo xtask test` installs).
-#[cfg(test)]
-pub fn test_tool(name: &str) -> std::process::Command {
-    sesame_qemu::command(name).unwrap_or_else(|e| panic!("{e:#}"))
-}
-
-/// Runs `cmd`, panicking with its output unless it succeeds; returns its stdout.
-#[cfg(test)]
-pub fn run_test_tool(cmd: &mut std::process::Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A scratch host for tests: a folder whose only block device, `vdb`, is a file of
 /// `mib` MiB in `/dev` with its `/sys/class/block` entry; `fill` puts a filesystem or a
 /// LUKS header on it.

@@ -74,5 +74,7 @@ pub use ports::free_loopback_port;
 pub use report::RealRootReport;
 pub use rootfs::RootFs;
 pub use ssh::{Session, SshClient};
-pub use tools::{command, package_of, require_tools, tool_path, TOOL_PACKAGES, UNPACKAGED_TOOLS};
+pub use tools::{
+    command, package_of, require_tools, run, tool_path, TOOL_PACKAGES, UNPACKAGED_TOOLS,
+};
 pub use vm::{run_interactive, ConsoleMatch, Vm};

@@ -185,7 +185,7 @@ pub fn command(tool: &str) -> Result<Command> {
 
 /// Runs `cmd` to completion; returns its stdout, or fails with the command line, the exit
 /// status and everything it wrote.
-pub(crate) fn run(cmd: &mut Command) -> Result<String> {
+pub fn run(cmd: &mut Command) -> Result<String> {
     let shown = format!("{cmd:?}");
     let out = cmd
         .stdin(std::process::Stdio::null())

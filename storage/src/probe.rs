@@ -1508,16 +1508,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn run(cmd: &mut Command) -> String {
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{cmd:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        sesame_qemu::run(cmd).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// `blkid -p -o export` as a map, values unescaped.

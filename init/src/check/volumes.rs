@@ -103,11 +103,9 @@ mod tests {
     /// A host whose only block device, vdb, holds an ext4 filesystem with `uuid`.
     fn host_with_ext4(uuid: &str) -> (tempfile::TempDir, Host) {
         crate::host::host_with_vdb(4, |node| {
-            crate::host::run_test_tool(
-                crate::host::test_tool("mkfs.ext4")
-                    .args(["-q", "-F", "-U", uuid])
-                    .arg(node),
-            );
+            let mut mkfs = sesame_qemu::command("mkfs.ext4").unwrap_or_else(|e| panic!("{e:#}"));
+            sesame_qemu::run(mkfs.args(["-q", "-F", "-U", uuid]).arg(node))
+                .unwrap_or_else(|e| panic!("{e:#}"));
         })
     }
 
