@@ -318,8 +318,7 @@ async fn emergency(
 fn record_dm_devices_for_udev() {
     use sesame_storage::{mapper_nodes, udev_db};
     let (devices, mut problems) = udev_db::dm_devices(std::path::Path::new("/sys/block"));
-    let (written, more) =
-        udev_db::write_records_of(&devices, std::path::Path::new("/run/udev/data"));
+    let (written, more) = udev_db::write_records(&devices, std::path::Path::new("/run/udev/data"));
     problems.extend(more);
     let (_, more) = mapper_nodes::link_mapper_nodes(std::path::Path::new("/dev"), &devices);
     problems.extend(more);

@@ -121,19 +121,11 @@ pub fn record_path(data_dir: &Path, dev: &DmDevice) -> PathBuf {
     data_dir.join(format!("b{}:{}", dev.major, dev.minor))
 }
 
-/// Writes the record of every dm device under `sys_block` into `data_dir` (made if
+/// Writes the record of each of `devices` (from [`dm_devices`]) into `data_dir` (made if
 /// missing), each atomically; a record already there (written by a udevd) is kept.
 /// Returns the names recorded and the problems met (the boot goes on either way: a
 /// missing record costs the real system a wait, not its boot).
-pub fn write_records(sys_block: &Path, data_dir: &Path) -> (Vec<String>, Vec<String>) {
-    let (devices, mut problems) = dm_devices(sys_block);
-    let (written, more) = write_records_of(&devices, data_dir);
-    problems.extend(more);
-    (written, problems)
-}
-
-/// [`write_records`] for devices already read from sysfs.
-pub fn write_records_of(devices: &[DmDevice], data_dir: &Path) -> (Vec<String>, Vec<String>) {
+pub fn write_records(devices: &[DmDevice], data_dir: &Path) -> (Vec<String>, Vec<String>) {
     let mut problems = Vec::new();
     let mut written = Vec::new();
     if devices.is_empty() {
@@ -274,10 +266,12 @@ mod tests {
         fs::create_dir_all(sys.join("dm-2")).unwrap(); // no attributes
         fs::create_dir_all(&data).unwrap();
         fs::write(data.join("b253:1"), "E:FROM_UDEVD=1\n").unwrap();
-        let (written, problems) = write_records(&sys, &data);
+        let (devices, unreadable) = dm_devices(&sys);
+        assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+        assert!(unreadable[0].starts_with("dm-2:"), "{unreadable:?}");
+        let (written, problems) = write_records(&devices, &data);
         assert_eq!(written, ["root"]);
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].starts_with("dm-2:"), "{problems:?}");
+        assert!(problems.is_empty(), "{problems:?}");
         assert!(fs::read_to_string(data.join("b253:0"))
             .unwrap()
             .contains("E:DM_NAME=root\n"));
@@ -286,11 +280,12 @@ mod tests {
             "E:FROM_UDEVD=1\n"
         );
         // Again: nothing new.
-        let (again, _) = write_records(&sys, &data);
+        let (again, _) = write_records(&devices, &data);
         assert!(again.is_empty());
         // No dm devices: nothing made.
-        let empty = t.path().join("none");
-        let (w, p) = write_records(&empty, &t.path().join("nodata"));
+        let (none, p) = dm_devices(&t.path().join("none"));
+        assert!(none.is_empty() && p.is_empty());
+        let (w, p) = write_records(&none, &t.path().join("nodata"));
         assert!(w.is_empty() && p.is_empty() && !t.path().join("nodata").exists());
     }
 }
