@@ -3,8 +3,6 @@
 //! `#` comments to the end of the line. Parsed into a tree of sections and values;
 //! nothing here knows what a VG is.
 
-use std::collections::BTreeMap;
-
 /// A value in the tree.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -70,10 +68,6 @@ impl Section {
             Value::Section(s) => Some((k.as_str(), s)),
             _ => None,
         })
-    }
-    /// The entries as a map (for tests and diagnostics).
-    pub fn keys(&self) -> BTreeMap<&str, &Value> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v)).collect()
     }
 }
 
